@@ -165,3 +165,14 @@ def test_cli_prepare_and_show(tmp_path, celeba, capsys):
     assert main(["show", str(out), str(png), "-n", "3"]) == 0
     g = Image.open(png)
     assert g.mode == "RGB" and g.width > 3 * 128 and g.height > 4 * 128
+
+
+def test_cut_manifest_line_is_redone(tmp_path, celeba, parser):
+    src = _flat(tmp_path, celeba, 2)
+    out = tmp_path / "out"
+    prepare(src, out, parser=parser, split="test", progress=False)
+    m = out / "manifest.jsonl"
+    lines = m.read_text().splitlines(keepends=True)
+    m.write_text(lines[0] + lines[1][:30])  # killed while appending the second record
+    s = prepare(src, out, parser=parser, split="test", progress=False)
+    assert s.skipped["test"] == 1 and s.prepared["test"] == 1 and len(read_manifest(out)) == 2

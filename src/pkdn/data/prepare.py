@@ -269,6 +269,7 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
     bar_total = sum(len(v) for v in files.values())
     bar = _progress(bar_total, progress)
     try:
+        _end_with_newline(manifest_path)
         with open(manifest_path, "a", encoding="utf-8") as mf:
             for s, lst in files.items():
                 summary.total[s] = len(lst)
@@ -321,6 +322,15 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
     atomic_write_bytes(manifest_path, "".join(json.dumps(r) + "\n" for r in recs).encode())
     atomic_write_bytes(out / "summary.json", (json.dumps(summary.to_dict(), indent=2) + "\n").encode())
     return summary
+
+
+def _end_with_newline(path: Path) -> None:
+    """After a kill mid-append the journal may end in a cut line; start the next record on a new line."""
+    if path.exists() and path.stat().st_size:
+        with open(path, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
 
 
 def _count(summary: Summary, split: str, rec: dict, src: Path) -> None:
