@@ -28,7 +28,7 @@ def test_items(root):
     lr = Image.open(root / "test" / "lr" / f"{it['name']}.png")
     ref = np.asarray(lr.resize((128, 128), Image.Resampling.BICUBIC), dtype=np.float32) / 255
     assert torch.allclose(it["lr_up"], torch.from_numpy(ref).permute(2, 0, 1))
-    lab = np.asarray(Image.open(root / "test" / "parsing" / f"{it['name']}.png"))
+    lab = np.array(Image.open(root / "test" / "parsing" / f"{it['name']}.png"))
     assert torch.equal(it["parsing"].argmax(0), torch.from_numpy(lab).long())
     assert FaceSRDataset(root, "val", parsing="grouped")[1]["parsing"].shape == (11, 128, 128)
     assert "parsing" not in FaceSRDataset(root, "train", with_parsing=False)[0]
