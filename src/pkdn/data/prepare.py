@@ -77,7 +77,7 @@ class Summary:
         d["done"] = self.done
         d["found_rate"] = {s: self.found_rate(s) for s in self.total}
         d["images_per_second"] = self.images_per_second
-        return d
+        return _no_nan(d)
 
     def lines(self) -> list[str]:
         """Human-readable summary (printed by ``pkdn prepare``)."""
@@ -87,8 +87,8 @@ class Summary:
                        f"{self.skipped.get(s, 0)} already done); face found in {self.faces_found.get(s, 0)} "
                        f"({100 * self.found_rate(s):.2f}%)")
         n_new = sum(self.prepared.values())
-        out.append(f"parser {self.parser}: {n_new} images prepared in {self.seconds:.1f} s "
-                   f"({self.images_per_second:.1f} images/s)")
+        speed = f" ({self.images_per_second:.1f} images/s)" if n_new else " (nothing new)"
+        out.append(f"parser {self.parser}: {n_new} images prepared in {self.seconds:.1f} s{speed}")
         if self.converted:
             out.append(f"{len(self.converted)} converted to RGB:")
             out += [f"  {c}" for c in self.converted]
@@ -102,10 +102,15 @@ class Summary:
 
 
 # ----------------------------------------------------------------------------- helpers
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual file mode
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
@@ -321,7 +326,23 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
     recs = sorted(done.values(), key=lambda r: (r["split"], r["name"]))
     atomic_write_bytes(manifest_path, "".join(json.dumps(r) + "\n" for r in recs).encode())
     atomic_write_bytes(out / "summary.json", (json.dumps(summary.to_dict(), indent=2) + "\n").encode())
+    run = {k: v for k, v in summary.to_dict().items() if k not in ("no_face", "failed", "converted")}
+    run.update(time=time.strftime("%Y-%m-%dT%H:%M:%S%z"), limit=limit, n_failed=len(summary.failed),
+               n_converted=len(summary.converted), n_no_face=len(summary.no_face))
+    with open(out / "runs.jsonl", "a", encoding="utf-8") as f:  # history of runs (speed of each)
+        f.write(json.dumps(run) + "\n")
     return summary
+
+
+def _no_nan(x: Any) -> Any:
+    """JSON has no NaN: write null."""
+    if isinstance(x, float) and x != x:
+        return None
+    if isinstance(x, dict):
+        return {k: _no_nan(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_no_nan(v) for v in x]
+    return x
 
 
 def _end_with_newline(path: Path) -> None:
