@@ -90,3 +90,20 @@ def test_convertible_inputs_become_rgb_with_a_note(tmp_path, faces):
     assert np.abs(g16.astype(int) - g8.astype(int)).max() <= 1  # 16-bit scaled, not clipped
     rgba = np.asarray(load_rgb(tmp_path / "rgba.png"), dtype=int)
     assert rgba.mean() > np.asarray(Image.open(faces[0]).convert("RGB"), dtype=int).mean()  # onto white
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path):
+    p = tmp_path / "bomb.png"
+    Image.new("1", (8200, 8200)).save(p)  # 67 Mpx, a few kB on disk
+    assert p.stat().st_size < 100_000
+    with pytest.raises(ImageError, match="too large"):
+        load_rgb(p)
+
+
+def test_exif_orientation_is_applied(tmp_path, faces):
+    img = Image.open(faces[0]).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    img.save(tmp_path / "rot.jpg", exif=exif.tobytes(), quality=95)
+    out = load_rgb(tmp_path / "rot.jpg")
+    assert out.size == (img.height, img.width)

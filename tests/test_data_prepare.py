@@ -176,3 +176,25 @@ def test_cut_manifest_line_is_redone(tmp_path, celeba, parser):
     m.write_text(lines[0] + lines[1][:30])  # killed while appending the second record
     s = prepare(src, out, parser=parser, split="test", progress=False)
     assert s.skipped["test"] == 1 and s.prepared["test"] == 1 and len(read_manifest(out)) == 2
+
+
+class _Flaky:
+    name = "landmarks"
+
+    def __init__(self, inner, bad):
+        self.inner, self.bad = inner, bad
+
+    def parse(self, img):
+        self.bad -= 1
+        if self.bad == 0:
+            raise RuntimeError("model exploded\non two lines")
+        return self.inner.parse(img)
+
+
+def test_parser_crash_on_one_image_is_reported(tmp_path, celeba, parser):
+    src = _flat(tmp_path, celeba, 3)
+    s = prepare(src, tmp_path / "out", parser=_Flaky(parser, 2), split="test", progress=False)
+    assert s.done["test"] == 2 and len(s.failed) == 1
+    assert "parser landmarks failed (model exploded on two lines)" in s.failed[0] and "\n" not in s.failed[0]
+    s = prepare(src, tmp_path / "out", parser=parser, split="test", progress=False)  # the re-run fills the gap
+    assert s.done["test"] == 3 and s.prepared["test"] == 1

@@ -301,7 +301,13 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
                     if parser_obj is None:
                         parser_obj = (get_parser(parser, **({"checkpoint": checkpoint} if checkpoint else {}))
                                       if isinstance(parser, str) else parser)
-                    lab = parser_obj.parse(hr)
+                    try:
+                        lab = parser_obj.parse(hr)
+                    except Exception as e:  # a parser crash on one image must not stop the run
+                        msg = " ".join(str(e).split()) or type(e).__name__
+                        summary.failed.append(f"{src}: parser {parser_name} failed ({msg})")
+                        log.warning("%s", summary.failed[-1])
+                        continue
                     found = lab is not None
                     if lab is None:
                         lab = np.zeros((hr_size, hr_size), dtype=np.uint8)
