@@ -198,3 +198,13 @@ def test_parser_crash_on_one_image_is_reported(tmp_path, celeba, parser):
     assert "parser landmarks failed (model exploded on two lines)" in s.failed[0] and "\n" not in s.failed[0]
     s = prepare(src, tmp_path / "out", parser=parser, split="test", progress=False)  # the re-run fills the gap
     assert s.done["test"] == 3 and s.prepared["test"] == 1
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["prepare", str(tmp_path / "nowhere"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pkdn prepare: error: ") and "nowhere" in err and err.count("\n") == 1
+    assert main(["prepare", str(tmp_path), str(tmp_path / "out"), "--split", "0.5"]) == 2
+    assert "fractions" in capsys.readouterr().err
+    assert main(["show", str(tmp_path), str(tmp_path / "g.png")]) == 2
+    assert "pkdn show: error:" in capsys.readouterr().err

@@ -46,9 +46,13 @@ def _run_prepare(args: argparse.Namespace) -> int:
     from pkdn.data.prepare import prepare
 
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
-    summary = prepare(args.images_dir, args.out_dir, scale=args.scale, hr_size=args.hr_size,
-                      parser=args.parser, checkpoint=args.checkpoint, split=args.split, seed=args.seed,
-                      limit=args.limit, progress=not args.no_progress)
+    try:
+        summary = prepare(args.images_dir, args.out_dir, scale=args.scale, hr_size=args.hr_size,
+                          parser=args.parser, checkpoint=args.checkpoint, split=args.split, seed=args.seed,
+                          limit=args.limit, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        print(f"pkdn prepare: error: {e}", file=sys.stderr)
+        return 2
     print("\n".join(summary.lines()))
     return 0
 
@@ -67,8 +71,12 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
 def _run_show(args: argparse.Namespace) -> int:
     from pkdn.data.show import write_grid
 
-    path = write_grid(args.root, args.out_png, split=args.split, n=args.num,
-                      seed=None if args.seed < 0 else args.seed, zoom=args.zoom)
+    try:
+        path = write_grid(args.root, args.out_png, split=args.split, n=args.num,
+                          seed=None if args.seed < 0 else args.seed, zoom=args.zoom)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"pkdn show: error: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {path}")
     return 0
 
