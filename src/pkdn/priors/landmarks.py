@@ -50,7 +50,8 @@ def _import_mediapipe():
 
     mediapipe 0.10.14 asks for protobuf < 5; other packages (onnx >= 1.23) need
     protobuf >= 6. Newer protobuf removed ``SymbolDatabase.GetPrototype``, which
-    MediaPipe uses to read its outputs; the shim below restores it as an alias of
+    MediaPipe uses to read its outputs (and ``MessageFactory.GetPrototype``, which
+    its import touches); the shim below restores both as aliases of
     ``message_factory.GetMessageClass`` (no-op on protobuf < 5).
     """
     os.environ.setdefault("GLOG_minloglevel", "2")
@@ -58,9 +59,9 @@ def _import_mediapipe():
     try:
         from google.protobuf import message_factory, symbol_database
 
-        if not hasattr(symbol_database.SymbolDatabase, "GetPrototype"):
-            symbol_database.SymbolDatabase.GetPrototype = (
-                lambda self, descriptor: message_factory.GetMessageClass(descriptor))
+        for cls in (symbol_database.SymbolDatabase, message_factory.MessageFactory):
+            if not hasattr(cls, "GetPrototype"):
+                cls.GetPrototype = lambda self, descriptor: message_factory.GetMessageClass(descriptor)
         from mediapipe.python.solution_base import SolutionBase
         from mediapipe.python.solutions import face_mesh, selfie_segmentation
     except ImportError as e:  # pragma: no cover - depends on the extra
