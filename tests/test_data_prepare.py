@@ -208,3 +208,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "fractions" in capsys.readouterr().err
     assert main(["show", str(tmp_path), str(tmp_path / "g.png")]) == 2
     assert "pkdn show: error:" in capsys.readouterr().err
+
+
+def test_missing_checkpoint_fails_before_writing(tmp_path, celeba):
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="checkpoint"):
+        prepare(celeba, out, parser="bisenet", limit=1, progress=False)
+    assert not out.exists()

@@ -262,13 +262,19 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
     kind, arg = _parse_split(split)
     cfg = {"format": FORMAT_VERSION, "scale": scale, "hr_size": hr_size, "lr_size": hr_size // scale,
            "parser": parser_name, "split": split or "auto", "seed": seed, "source": str(images_dir.resolve())}
+    # build the parser before writing anything: a missing extra or checkpoint fails cleanly
+    parser_obj = (get_parser(parser, **({"checkpoint": checkpoint} if checkpoint else {}))
+                  if isinstance(parser, str) else parser)
     out.mkdir(parents=True, exist_ok=True)
-    _check_config(out, cfg)
+    try:
+        _check_config(out, cfg)
+    except ValueError:
+        _close(parser_obj, parser)
+        raise
 
     summary = Summary(out_dir=str(out), parser=parser_name, failed=list(notices))
     manifest_path = out / MANIFEST
     done = _read_manifest(manifest_path)
-    parser_obj = None  # built lazily: a fully resumed run needs no model
 
     t0 = time.perf_counter()
     bar_total = sum(len(v) for v in files.values())
@@ -298,9 +304,6 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
                     summary.converted += notes
                     hr = hr_from_image(img, hr_size)
                     lr = lr_from_hr(hr, scale)
-                    if parser_obj is None:
-                        parser_obj = (get_parser(parser, **({"checkpoint": checkpoint} if checkpoint else {}))
-                                      if isinstance(parser, str) else parser)
                     try:
                         lab = parser_obj.parse(hr)
                     except Exception as e:  # a parser crash on one image must not stop the run
@@ -326,8 +329,7 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
     finally:
         bar.close()
         summary.seconds = time.perf_counter() - t0
-        if parser_obj is not None and hasattr(parser_obj, "close") and isinstance(parser, str):
-            parser_obj.close()
+        _close(parser_obj, parser)
     # compact the journal: one sorted record per image
     recs = sorted(done.values(), key=lambda r: (r["split"], r["name"]))
     atomic_write_bytes(manifest_path, "".join(json.dumps(r) + "\n" for r in recs).encode())
@@ -338,6 +340,12 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
     with open(out / "runs.jsonl", "a", encoding="utf-8") as f:  # history of runs (speed of each)
         f.write(json.dumps(run) + "\n")
     return summary
+
+
+def _close(parser_obj: Any, parser: Any) -> None:
+    """Close a parser this module built (not one the caller passed in)."""
+    if isinstance(parser, str) and hasattr(parser_obj, "close"):
+        parser_obj.close()
 
 
 def _no_nan(x: Any) -> Any:
