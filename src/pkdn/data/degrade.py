@@ -38,17 +38,17 @@ def _to_rgb(img: Image.Image, path: str, notes: list[str]) -> Image.Image:
     mode = img.mode
     if mode == "RGB":
         return img
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img).astype(np.float64)
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = float(arr.max(initial=0))
         if mode == "F":
-            scale = 1.0 if arr.max(initial=0) <= 1.0 else 255.0 / max(arr.max(), 1e-12)
-            arr8 = np.clip(arr * (255.0 if scale == 1.0 else scale), 0, 255)
-            what = "float"
+            what, arr = "float", arr * 255.0 if peak <= 1.0 else arr
+        elif mode.startswith("I;16") or peak > 255:
+            what, arr = "16-bit", arr / 257.0  # 65535 -> 255
         else:
-            arr8 = np.clip(arr / 257.0, 0, 255) if arr.max(initial=0) > 255 or mode.startswith("I;16") else arr
-            what = "16-bit" if arr.max(initial=0) > 255 or mode.startswith("I;16") else "32-bit"
+            what = "32-bit integer"
         notes.append(f"{path}: {what} grayscale ({mode}) converted to 8-bit RGB")
-        return Image.fromarray(np.round(arr8).astype(np.uint8), "L").convert("RGB")
+        return Image.fromarray(np.round(np.clip(arr, 0, 255)).astype(np.uint8), "L").convert("RGB")
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
