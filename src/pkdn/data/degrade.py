@@ -1,0 +1,145 @@
+"""Reading images, and the x8 degradation (PIL bicubic, as in DIC/KDFSRNet/PKDN).
+
+``load_rgb`` is the single place where images enter pkdn: it validates the
+file and returns an 8-bit RGB ``PIL.Image``. Broken input raises
+:class:`ImageError` whose message is one line starting with the path.
+Convertible input (grayscale, palette, RGBA, CMYK, 16-bit) is converted to
+8-bit RGB and a one-line note is reported (``notes`` list and ``logging``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
+
+BICUBIC = Image.Resampling.BICUBIC
+#: refuse images above this many pixels (decompression bombs); 64 Mpx.
+MAX_PIXELS = 64_000_000
+#: default smallest side accepted by ``load_rgb``.
+MIN_SIZE = 8
+
+
+class ImageError(ValueError):
+    """An input image that cannot be used; ``str()`` is ``"<path>: <problem>"``."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def _to_rgb(img: Image.Image, path: str, notes: list[str]) -> Image.Image:
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = float(arr.max(initial=0))
+        if mode == "F":
+            what, arr = "float", arr * 255.0 if peak <= 1.0 else arr
+        elif mode.startswith("I;16") or peak > 255:
+            what, arr = "16-bit", arr / 257.0  # 65535 -> 255
+        else:
+            what = "32-bit integer"
+        notes.append(f"{path}: {what} grayscale ({mode}) converted to 8-bit RGB")
+        return Image.fromarray(np.round(np.clip(arr, 0, 255)).astype(np.uint8), "L").convert("RGB")
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        notes.append(f"{path}: {mode} with alpha composited onto white, converted to RGB")
+        return Image.alpha_composite(bg, rgba).convert("RGB")
+    label = {"L": "grayscale", "1": "1-bit", "P": "palette", "CMYK": "CMYK", "YCbCr": "YCbCr",
+             "LAB": "Lab", "HSV": "HSV"}.get(mode, mode)
+    notes.append(f"{path}: {label} image ({mode}) converted to RGB")
+    return img.convert("RGB")
+
+
+def load_rgb(path: str | os.PathLike, *, min_size: int = MIN_SIZE, max_pixels: int = MAX_PIXELS,
+             notes: list[str] | None = None) -> Image.Image:
+    """Read ``path`` as an 8-bit RGB image, or raise :class:`ImageError`.
+
+    Checks, each with a one-line message naming the file: missing, not a
+    regular file, empty, not an image, truncated/corrupt, too large
+    (decompression bomb), smaller than ``min_size`` on a side. EXIF
+    orientation is applied. Conversions to RGB are appended to ``notes``
+    (when given) and logged at INFO level.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ImageError(p, "file not found")
+    if not p.is_file():
+        raise ImageError(p, "not a regular file")
+    if p.stat().st_size == 0:
+        raise ImageError(p, "empty file (0 bytes)")
+    local: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise ImageError(p, f"image too large ({w}x{h} = {w * h / 1e6:.0f} Mpx > "
+                                        f"{max_pixels / 1e6:.0f} Mpx; possible decompression bomb)")
+                im.load()
+                img = ImageOps.exif_transpose(im)
+                img.load()
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(p, "not an image (unrecognised format)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(p, f"image too large (possible decompression bomb: {e})") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        msg = " ".join(str(e).split()) or type(e).__name__
+        raise ImageError(p, f"truncated or corrupt image ({msg})") from None
+    w, h = img.size
+    if min(w, h) < min_size:
+        raise ImageError(p, f"image too small ({w}x{h}; need at least {min_size} px per side)")
+    img = _to_rgb(img, str(p), local)
+    for n in local:
+        log.info(n)
+    if notes is not None:
+        notes.extend(local)
+    return img
+
+
+def center_square(img: Image.Image) -> Image.Image:
+    """Crop the central square (the shorter side) of ``img``."""
+    w, h = img.size
+    s = min(w, h)
+    left, top = (w - s) // 2, (h - s) // 2
+    return img if (w, h) == (s, s) else img.crop((left, top, left + s, top + s))
+
+
+def hr_from_image(img: Image.Image, hr_size: int = 128) -> Image.Image:
+    """HR face: the central square of the (face-centred) crop, PIL bicubic to ``hr_size``."""
+    sq = center_square(img.convert("RGB") if img.mode != "RGB" else img)
+    return sq if sq.size == (hr_size, hr_size) else sq.resize((hr_size, hr_size), BICUBIC)
+
+
+def lr_from_hr(hr: Image.Image, scale: int = 8) -> Image.Image:
+    """LR = HR downscaled by ``scale`` with PIL bicubic (antialiased: PIL widens the kernel)."""
+    w, h = hr.size
+    if w % scale or h % scale:
+        raise ValueError(f"HR size {w}x{h} is not divisible by scale {scale}")
+    return hr.resize((w // scale, h // scale), BICUBIC)
+
+
+def upsample(lr: Image.Image, scale: int = 8) -> Image.Image:
+    """Bicubic upsampling by ``scale`` (the networks' input; also the bicubic baseline)."""
+    w, h = lr.size
+    return lr.resize((w * scale, h * scale), BICUBIC)
+
+
+def to_float_tensor(img: Image.Image):
+    """8-bit RGB image -> float32 (3, H, W) tensor in [0, 1]."""
+    import torch
+
+    arr = np.asarray(img.convert("RGB") if img.mode != "RGB" else img, dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
