@@ -33,7 +33,7 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
-from pkdn.data.degrade import ImageError, hr_from_image, load_rgb, lr_from_hr
+from pkdn.data.degrade import CROPS, ImageError, hr_from_image, load_rgb, lr_from_hr
 
 log = logging.getLogger(__name__)
 
@@ -237,13 +237,14 @@ def _check_config(out: Path, cfg: dict) -> None:
 def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale: int = 8, hr_size: int = 128,
             parser: str | Any = "landmarks", split: str | None = None, seed: int = 0,
             limit: int | None = None, progress: bool = True, checkpoint: str | None = None,
-            min_size: int | None = None) -> Summary:
+            min_size: int | None = None, crop: str = "resize") -> Summary:
     """Prepare ``images_dir`` into ``out_dir``; see the module docstring for the layout.
 
     ``parser`` is a name for :func:`pkdn.priors.get_parser` (``checkpoint`` is
     passed on for ``bisenet``) or a ready parser object. ``limit`` prepares only
     the first N images (by name) of each split. ``min_size``: smallest accepted
-    source side (default ``hr_size // 2``). Unusable files are reported and
+    source side (default ``hr_size // 2``). ``crop``: how a crop becomes the
+    square HR (see :func:`pkdn.data.degrade.hr_from_image`). Unusable files are reported and
     skipped; faces the parser misses get an all-background map and are listed.
     """
     from pkdn.priors import get_parser
@@ -253,6 +254,8 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
         raise FileNotFoundError(f"{images_dir}: not a folder")
     if hr_size % scale:
         raise ValueError(f"hr_size {hr_size} is not divisible by scale {scale}")
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {CROPS}, not {crop!r}")
     min_size = hr_size // 2 if min_size is None else min_size
     files, notices = discover(images_dir, split, seed)
     if limit is not None:
@@ -261,7 +264,7 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
     parser_name = parser if isinstance(parser, str) else getattr(parser, "name", type(parser).__name__)
     kind, arg = _parse_split(split)
     cfg = {"format": FORMAT_VERSION, "scale": scale, "hr_size": hr_size, "lr_size": hr_size // scale,
-           "parser": parser_name, "split": split or "auto", "seed": seed, "source": str(images_dir.resolve())}
+           "crop": crop, "parser": parser_name, "split": split or "auto", "seed": seed, "source": str(images_dir.resolve())}
     # build the parser before writing anything: a missing extra or checkpoint fails cleanly
     parser_obj = (get_parser(parser, **({"checkpoint": checkpoint} if checkpoint else {}))
                   if isinstance(parser, str) else parser)
@@ -302,7 +305,7 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
                         log.warning("%s", e)
                         continue
                     summary.converted += notes
-                    hr = hr_from_image(img, hr_size)
+                    hr = hr_from_image(img, hr_size, crop)
                     lr = lr_from_hr(hr, scale)
                     try:
                         lab = parser_obj.parse(hr)
