@@ -29,8 +29,8 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out_dir", help="output dataset folder (re-runs resume and skip finished files)")
     p.add_argument("--scale", type=int, default=8, help="downscaling factor HR -> LR (default 8)")
     p.add_argument("--hr-size", type=int, default=128, help="HR side length in pixels (default 128)")
-    p.add_argument("--crop", choices=["resize", "center"], default="resize",
-                   help="resize the whole crop (the literature's way, default) or take its central square first")
+    p.add_argument("--crop", choices=["center", "resize"], default="center",
+                   help="take the central square of each crop (default) or squeeze the whole crop into the square")
     p.add_argument("--parser", default="landmarks", help="facial parser: landmarks (default, offline) or bisenet")
     p.add_argument("--checkpoint", default=None, help="BiSeNet weights (79999_iter.pth) for --parser bisenet")
     p.add_argument("--split", default=None,

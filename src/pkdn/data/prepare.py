@@ -237,7 +237,7 @@ def _check_config(out: Path, cfg: dict) -> None:
 def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale: int = 8, hr_size: int = 128,
             parser: str | Any = "landmarks", split: str | None = None, seed: int = 0,
             limit: int | None = None, progress: bool = True, checkpoint: str | None = None,
-            min_size: int | None = None, crop: str = "resize") -> Summary:
+            min_size: int | None = None, crop: str = "center") -> Summary:
     """Prepare ``images_dir`` into ``out_dir``; see the module docstring for the layout.
 
     ``parser`` is a name for :func:`pkdn.priors.get_parser` (``checkpoint`` is
