@@ -1,0 +1,1 @@
+"""Data: degradation (HR -> LR), datasets."""
