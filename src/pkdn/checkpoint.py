@@ -1,0 +1,73 @@
+"""Model files: weights in safetensors with the model config in its metadata.
+
+One loader serves training, evaluation and inference, so a model file means
+the same network everywhere. ``load_model(None)`` gives the student shipped in
+the package.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from pkdn.models import ModelConfig, from_config
+
+SHIPPED = Path(__file__).parent / "weights" / "pkdn_student_lite.safetensors"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``: readers see the whole file or none."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_model(path: str | os.PathLike, model: nn.Module, extra: dict | None = None) -> None:
+    """Write ``model``'s weights and config (plus optional JSON-able ``extra`` metadata) atomically."""
+    meta = {"format": "pkdn", "model_config": json.dumps(model.config.to_dict())}
+    if extra:
+        meta["extra"] = json.dumps(extra)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(Path(path), lambda tmp: save_file(state, tmp, metadata=meta))
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:  # safetensors raises several types for bad files
+        raise ValueError(f"{path}: not a pkdn model file ({e})") from None
+    if meta.get("format") != "pkdn" or "model_config" not in meta:
+        raise ValueError(f"{path}: not a pkdn model file (no model config in its metadata)")
+    out = {"model_config": json.loads(meta["model_config"])}
+    if "extra" in meta:
+        out["extra"] = json.loads(meta["extra"])
+    return out
+
+
+def load_model(path: str | os.PathLike | None = None, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the network stored at ``path`` (default: the shipped student), in eval mode."""
+    if path is None:
+        path = SHIPPED
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no shipped model in this installation; pass a model file")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    config = ModelConfig.from_dict(read_metadata(path)["model_config"])
+    model = from_config(config)
+    model.load_state_dict(load_file(str(path), device=str(map_location)))
+    return model.to(map_location).eval()

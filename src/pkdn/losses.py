@@ -1,0 +1,89 @@
+"""PKDN's losses (paper eqs. 1-5) and the distillation weights' schedule.
+
+Tensors in, tensors out: nothing here knows about networks or files.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def teacher_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """Eq. 1: L_T = || SR_T - HR ||_1 (mean absolute error)."""
+    return F.l1_loss(sr, hr)
+
+
+def feature_loss(feats_t: Sequence[torch.Tensor], feats_s: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Eq. 5: L_FS = mean_i || F_i^T - F_i^S ||_1 over aligned features."""
+    if len(feats_t) != len(feats_s):
+        raise ValueError(f"teacher has {len(feats_t)} features, student {len(feats_s)}")
+    terms = []
+    for i, (ft, fs) in enumerate(zip(feats_t, feats_s)):
+        if ft.shape != fs.shape:
+            raise ValueError(f"feature {i}: teacher {tuple(ft.shape)} vs student {tuple(fs.shape)}")
+        terms.append(F.l1_loss(fs, ft))
+    return torch.stack(terms).mean()
+
+
+@dataclass(frozen=True)
+class DistillSchedule:
+    """lambda_TS and lambda_FS over training progress (in epochs, fractional).
+
+    ``constant``: the lambdas throughout. ``kdfsr`` (KDFSRNet's code): lambda_FS
+    decays linearly from its value to 0 over ``decay_epochs`` while lambda_TS
+    holds; after that both are 0 and the student trains on L_SR alone.
+    """
+
+    lambda_ts: float = 0.1
+    lambda_fs: float = 10.0
+    schedule: str = "kdfsr"
+    decay_epochs: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "kdfsr"):
+            raise ValueError(f"distillation schedule must be 'constant' or 'kdfsr', not {self.schedule!r}")
+        if self.decay_epochs <= 0:
+            raise ValueError("decay_epochs must be > 0")
+
+    def weights(self, epoch: float) -> tuple[float, float]:
+        """(lambda_TS, lambda_FS) at ``epoch``."""
+        if self.schedule == "constant":
+            return self.lambda_ts, self.lambda_fs
+        if epoch >= self.decay_epochs:
+            return 0.0, 0.0
+        return self.lambda_ts, self.lambda_fs * (1.0 - epoch / self.decay_epochs)
+
+
+def student_loss(
+    sr_s: torch.Tensor,
+    feats_s: Sequence[torch.Tensor],
+    hr: torch.Tensor,
+    sr_t: torch.Tensor | None = None,
+    feats_t: Sequence[torch.Tensor] | None = None,
+    lambda_ts: float = 0.0,
+    lambda_fs: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Eq. 2: L_S = L_SR + lambda_TS L_TS + lambda_FS L_FS; teacher terms skipped when their weight is 0.
+
+    Returns the total and its parts (as floats, for logging).
+    """
+    l_sr = F.l1_loss(sr_s, hr)
+    total = l_sr
+    parts = {"l_sr": l_sr.item()}
+    if lambda_ts:
+        if sr_t is None:
+            raise ValueError("lambda_TS > 0 needs the teacher's SR output")
+        l_ts = F.l1_loss(sr_s, sr_t.detach())  # eq. 4
+        total = total + lambda_ts * l_ts
+        parts["l_ts"] = l_ts.item()
+    if lambda_fs:
+        if feats_t is None:
+            raise ValueError("lambda_FS > 0 needs the teacher's features")
+        l_fs = feature_loss([f.detach() for f in feats_t], feats_s)
+        total = total + lambda_fs * l_fs
+        parts["l_fs"] = l_fs.item()
+    parts["total"] = total.item()
+    return total, parts
