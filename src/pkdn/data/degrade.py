@@ -1,103 +1,145 @@
-"""The project's degradation, and the one place images are read and validated.
+"""Reading images, and the x8 degradation (PIL bicubic, as in DIC/KDFSRNet/PKDN).
 
-MINIMAL STAND-IN written on the ``eval`` branch so that evaluation and
-``pkdn sr`` can be built before the ``data`` branch lands; the ``data``
-branch's version of this module replaces it (same names, same behaviour).
-
-HR = PIL bicubic resize of the face crop to ``hr_size`` x ``hr_size``; LR =
-PIL bicubic (antialiased) resize of HR by 1/``scale``; ``upsample`` = PIL
-bicubic back up. All on 8-bit RGB PIL images.
+``load_rgb`` is the single place where images enter pkdn: it validates the
+file and returns an 8-bit RGB ``PIL.Image``. Broken input raises
+:class:`ImageError` whose message is one line starting with the path.
+Convertible input (grayscale, palette, RGBA, CMYK, 16-bit) is converted to
+8-bit RGB and a one-line note is reported (``notes`` list and ``logging``).
 """
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-#: Images with more pixels than this are refused before they are decoded.
-MAX_PIXELS = 40_000_000
+log = logging.getLogger(__name__)
+
+BICUBIC = Image.Resampling.BICUBIC
+#: refuse images above this many pixels (decompression bombs); 64 Mpx.
+MAX_PIXELS = 64_000_000
+#: default smallest side accepted by ``load_rgb``.
+MIN_SIZE = 8
 
 
 class ImageError(ValueError):
-    """A file that is not a usable 8-bit RGB image; the message is one line naming the file."""
+    """An input image that cannot be used; ``str()`` is ``"<path>: <problem>"``."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
 
 
-def load_rgb(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Read an 8-bit RGB image fully, or raise :class:`ImageError` naming the file and the reason.
+def _to_rgb(img: Image.Image, path: str, notes: list[str]) -> Image.Image:
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img).astype(np.float64)
+        if mode == "F":
+            scale = 1.0 if arr.max(initial=0) <= 1.0 else 255.0 / max(arr.max(), 1e-12)
+            arr8 = np.clip(arr * (255.0 if scale == 1.0 else scale), 0, 255)
+            what = "float"
+        else:
+            arr8 = np.clip(arr / 257.0, 0, 255) if arr.max(initial=0) > 255 or mode.startswith("I;16") else arr
+            what = "16-bit" if arr.max(initial=0) > 255 or mode.startswith("I;16") else "32-bit"
+        notes.append(f"{path}: {what} grayscale ({mode}) converted to 8-bit RGB")
+        return Image.fromarray(np.round(arr8).astype(np.uint8), "L").convert("RGB")
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        notes.append(f"{path}: {mode} with alpha composited onto white, converted to RGB")
+        return Image.alpha_composite(bg, rgba).convert("RGB")
+    label = {"L": "grayscale", "1": "1-bit", "P": "palette", "CMYK": "CMYK", "YCbCr": "YCbCr",
+             "LAB": "Lab", "HSV": "HSV"}.get(mode, mode)
+    notes.append(f"{path}: {label} image ({mode}) converted to RGB")
+    return img.convert("RGB")
 
-    Refused: missing, empty, non-image, corrupt or truncated files, grayscale,
-    images with an alpha channel, 16-bit or floating-point images, and images
-    over ``max_pixels`` pixels (checked from the header, before decoding).
-    Palette images without transparency are converted to RGB.
+
+def load_rgb(path: str | os.PathLike, *, min_size: int = MIN_SIZE, max_pixels: int = MAX_PIXELS,
+             notes: list[str] | None = None) -> Image.Image:
+    """Read ``path`` as an 8-bit RGB image, or raise :class:`ImageError`.
+
+    Checks, each with a one-line message naming the file: missing, not a
+    regular file, empty, not an image, truncated/corrupt, too large
+    (decompression bomb), smaller than ``min_size`` on a side. EXIF
+    orientation is applied. Conversions to RGB are appended to ``notes``
+    (when given) and logged at INFO level.
     """
     p = Path(path)
-
-    def fail(reason: str) -> ImageError:
-        return ImageError(f"{p}: {reason}")
-
-    try:
-        size = p.stat().st_size
-    except OSError as e:
-        raise fail(f"cannot read ({e.strerror or e})") from None
+    if not p.exists():
+        raise ImageError(p, "file not found")
     if not p.is_file():
-        raise fail("not a file")
-    if size == 0:
-        raise fail("empty file")
+        raise ImageError(p, "not a regular file")
+    if p.stat().st_size == 0:
+        raise ImageError(p, "empty file (0 bytes)")
+    local: list[str] = []
     try:
-        img = Image.open(p)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise ImageError(p, f"image too large ({w}x{h} = {w * h / 1e6:.0f} Mpx > "
+                                        f"{max_pixels / 1e6:.0f} Mpx; possible decompression bomb)")
+                im.load()
+                img = ImageOps.exif_transpose(im)
+                img.load()
+    except ImageError:
+        raise
     except UnidentifiedImageError:
-        raise fail("not an image (unrecognised format)") from None
-    except Image.DecompressionBombError:
-        raise fail("image too large") from None
+        raise ImageError(p, "not an image (unrecognised format)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(p, f"image too large (possible decompression bomb: {e})") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise fail(f"unreadable image ({_one_line(e)})") from None
-    with img:
-        w, h = img.size
-        if w * h > max_pixels:
-            raise fail(f"image too large ({w}x{h} pixels; at most {max_pixels:,} pixels accepted)")
-        if w == 0 or h == 0:
-            raise fail("image has no pixels")
-        mode = img.mode
-        sixteen = any(";16" in str(t.args) for t in (img.tile or []))
-        if mode in ("I;16", "I;16B", "I;16L", "I", "F") or sixteen:
-            raise fail(f"16-bit or floating-point image (mode {mode}); convert to 8-bit RGB")
-        if mode in ("1", "L", "LA", "La"):
-            raise fail(f"grayscale image (mode {mode}); an RGB colour image is needed")
-        if mode in ("RGBA", "RGBa", "PA") or (mode == "P" and "transparency" in img.info):
-            raise fail(f"image has an alpha channel (mode {mode}); flatten it to RGB first")
-        if mode not in ("RGB", "P"):
-            raise fail(f"unsupported colour mode {mode}; an 8-bit RGB image is needed")
-        try:
-            img.load()
-        except Image.DecompressionBombError:
-            raise fail("image too large") from None
-        except Exception as e:  # truncated / corrupt streams: PIL raises OSError, SyntaxError, zlib.error...
-            raise fail(f"corrupt or truncated image ({_one_line(e)})") from None
-        return img.convert("RGB") if mode == "P" else img.copy()
+        msg = " ".join(str(e).split()) or type(e).__name__
+        raise ImageError(p, f"truncated or corrupt image ({msg})") from None
+    w, h = img.size
+    if min(w, h) < min_size:
+        raise ImageError(p, f"image too small ({w}x{h}; need at least {min_size} px per side)")
+    img = _to_rgb(img, str(p), local)
+    for n in local:
+        log.info(n)
+    if notes is not None:
+        notes.extend(local)
+    return img
 
 
-def _one_line(e: BaseException) -> str:
-    msg = " ".join(str(e).split()) or type(e).__name__
-    return msg[:200]
+def center_square(img: Image.Image) -> Image.Image:
+    """Crop the central square (the shorter side) of ``img``."""
+    w, h = img.size
+    s = min(w, h)
+    left, top = (w - s) // 2, (h - s) // 2
+    return img if (w, h) == (s, s) else img.crop((left, top, left + s, top + s))
 
 
 def hr_from_image(img: Image.Image, hr_size: int = 128) -> Image.Image:
-    """The HR image: the face crop resized to ``hr_size`` x ``hr_size`` (PIL bicubic)."""
-    if img.size == (hr_size, hr_size):
-        return img.copy()
-    return img.resize((hr_size, hr_size), Image.BICUBIC)
+    """HR face: the central square of the (face-centred) crop, PIL bicubic to ``hr_size``."""
+    sq = center_square(img.convert("RGB") if img.mode != "RGB" else img)
+    return sq if sq.size == (hr_size, hr_size) else sq.resize((hr_size, hr_size), BICUBIC)
 
 
 def lr_from_hr(hr: Image.Image, scale: int = 8) -> Image.Image:
-    """The LR image: HR resized by 1/``scale`` (PIL bicubic, antialiased)."""
+    """LR = HR downscaled by ``scale`` with PIL bicubic (antialiased: PIL widens the kernel)."""
     w, h = hr.size
     if w % scale or h % scale:
-        raise ValueError(f"HR size {w}x{h} is not divisible by the scale {scale}")
-    return hr.resize((w // scale, h // scale), Image.BICUBIC)
+        raise ValueError(f"HR size {w}x{h} is not divisible by scale {scale}")
+    return hr.resize((w // scale, h // scale), BICUBIC)
 
 
 def upsample(lr: Image.Image, scale: int = 8) -> Image.Image:
-    """Bicubic x``scale`` upsampling (PIL): the baseline the networks are compared with."""
+    """Bicubic upsampling by ``scale`` (the networks' input; also the bicubic baseline)."""
     w, h = lr.size
-    return lr.resize((w * scale, h * scale), Image.BICUBIC)
+    return lr.resize((w * scale, h * scale), BICUBIC)
+
+
+def to_float_tensor(img: Image.Image):
+    """8-bit RGB image -> float32 (3, H, W) tensor in [0, 1]."""
+    import torch
+
+    arr = np.asarray(img.convert("RGB") if img.mode != "RGB" else img, dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
