@@ -42,6 +42,8 @@ def _add_sr(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, metavar="N")
     p.add_argument("--max-side", type=int, default=512, metavar="PX", help="refuse inputs with a longer side (default 512)")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch (default: torch's)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail inputs that are not 8-bit RGB (grayscale, RGBA, 16-bit...) instead of converting them with a warning")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show a progress bar")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="never show one (default: for folders/globs)")
@@ -63,7 +65,9 @@ def _run_sr(args: argparse.Namespace) -> int:
     try:
         report = inference.sr_files(
             model, args.inputs, args.out_dir, batch_size=args.batch_size, max_side=args.max_side,
-            progress=args.progress, on_error=lambda name, reason: _err(f"{name}: {reason}"),
+            progress=args.progress, strict=args.strict,
+            on_error=lambda name, reason: _err(f"{name}: {reason}"),
+            on_note=lambda line: print(f"pkdn: warning: {line}", file=sys.stderr, flush=True),
         )
     except ValueError as e:
         _err(str(e))
@@ -73,7 +77,69 @@ def _run_sr(args: argparse.Namespace) -> int:
     return 1 if n_fail else 0
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info, _add_sr]
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="PSNR/SSIM of student models beside bicubic on a data set (Y channel, 8-px border)",
+        description="Evaluate models as the literature does (Y channel of BT.601, 8-pixel border cropped, "
+        "SR rounded to 8 bits, Gaussian SSIM): per image (--csv) and averaged (a Markdown table on stdout). "
+        "DATASET: a prepared data set, a folder with hr/ (and lr/), a folder with a SPLIT/ folder of face "
+        "crops, or a folder of face crops (degraded here: HR 128 px, LR 16 px, PIL bicubic).",
+    )
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--model", action="append", default=[], metavar="[NAME=]CKPT",
+                   help="student model file; repeat for one table of several (default: the shipped student)")
+    p.add_argument("--split", default="test", help="split folder inside DATASET, when it has one (default test)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="first N images only")
+    p.add_argument("--csv", metavar="FILE", help="per-image scores (plus a final mean row)")
+    p.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
+    p.add_argument("--grid", metavar="FILE.png", help="LR | bicubic | model(s) | HR rows for a few faces")
+    p.add_argument("--grid-faces", type=int, default=4, metavar="N", help="faces in the grid (default 4)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--batch-size", type=int, default=16, metavar="N")
+    p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.set_defaults(func=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pkdn import evaluate, inference
+
+    models = {}
+    try:
+        for spec in args.model or [None]:
+            if spec is None:
+                name, path = "PKDN student (shipped)", None
+            elif "=" in spec and not Path(spec).exists():
+                name, path = spec.split("=", 1)
+            else:
+                name, path = Path(spec).stem, spec
+            if name in models or name == evaluate.BICUBIC:
+                raise ValueError(f"model name {name!r} is used twice (or is 'bicubic'); name them with NAME=CKPT")
+            models[name] = inference.load(path, device=args.device)
+        result, kept = evaluate.evaluate(
+            models, args.dataset, split=args.split, limit=args.limit, batch_size=args.batch_size,
+            keep=args.grid_faces if args.grid else 0, progress=args.progress,
+            on_error=lambda name, reason: _err(reason if reason.startswith(name) else f"{name}: {reason}"),
+        )
+    except (OSError, ValueError, RuntimeError) as e:
+        _err(str(e))
+        return 2
+    table = result.markdown()
+    print(table)
+    if args.csv:
+        result.write_csv(args.csv)
+        print(f"per-image scores: {args.csv}")
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+    if args.grid:
+        evaluate.write_grid(args.grid, kept, result.methods)
+        print(f"grid: {args.grid}")
+    return 1 if result.failed else 0
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info, _add_sr, _add_eval]
 
 
 def build_parser() -> argparse.ArgumentParser:

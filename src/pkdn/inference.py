@@ -47,6 +47,8 @@ def _umask() -> int:
 
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file (mkstemp makes it 0600)
 
+#: smallest input side ``pkdn sr`` accepts.
+MIN_SIDE = 2
 #: ``pkdn sr`` refuses LR inputs with a side longer than this (x8 output of 512 px is 4096 px).
 MAX_SIDE = 512
 
@@ -242,6 +244,7 @@ def save_png_atomic(img: Image.Image, path: Path) -> None:
 class SrReport:
     written: list[Path] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (input, one-line reason)
+    notes: list[str] = field(default_factory=list)  # inputs converted to 8-bit RGB, one line each
 
     @property
     def ok(self) -> bool:
@@ -256,11 +259,16 @@ def sr_files(
     max_side: int = MAX_SIDE,
     progress: bool | None = None,
     on_error: Callable[[str, str], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
+    strict: bool = False,
 ) -> SrReport:
     """Super-resolve every input file into ``out_dir/<stem>.png``; never raises for a bad input.
 
     ``progress``: a tqdm bar on stderr (``None``: when a folder or glob was given).
     ``on_error(input, reason)`` is called for each failure as it happens.
+    Inputs that :func:`~pkdn.data.degrade.load_rgb` converts to 8-bit RGB
+    (grayscale, palette, RGBA, CMYK, 16-bit) are processed and reported
+    through ``on_note(line)``; with ``strict`` they fail instead.
     Raises ``ValueError`` only for an unusable ``out_dir`` (checked before any work).
     """
     from pkdn.data.degrade import ImageError, load_rgb
@@ -270,6 +278,11 @@ def sr_files(
     out = check_out_dir(out_dir, inputs, files)
     out.mkdir(parents=True, exist_ok=True)
     report = SrReport()
+
+    def note(line: str) -> None:
+        report.notes.append(line)
+        if on_note:
+            on_note(line)
 
     def fail(name: str, reason: str) -> None:
         report.failed.append((name, reason))
@@ -294,13 +307,18 @@ def sr_files(
 
     show = many if progress is None else progress
     bar = tqdm(total=len(todo), unit="face", disable=not show, dynamic_ncols=True, leave=True)
-    if on_error and show:
-        inner = on_error
+    if show:  # print messages above the bar, not through it
+        def above(fn):
+            if fn is None:
+                return None
 
-        def on_error(name: str, reason: str) -> None:  # noqa: F811 - print above the bar
-            bar.clear()
-            inner(name, reason)
-            bar.refresh()
+            def wrapped(*a):
+                bar.clear()
+                fn(*a)
+                bar.refresh()
+            return wrapped
+
+        on_error, on_note = above(on_error), above(on_note)
 
     writer = ThreadPoolExecutor(max_workers=2)
     pending = []
@@ -320,8 +338,9 @@ def sr_files(
     groups: dict[tuple[int, int], list[tuple[Path, Path, torch.Tensor]]] = defaultdict(list)
     try:
         for f, target in todo:
+            notes: list[str] = []
             try:
-                img = load_rgb(f)
+                img = load_rgb(f, min_size=MIN_SIDE, notes=notes)
             except ImageError as e:
                 fail(str(f), str(e).removeprefix(f"{f}: "))
                 bar.update(1)
@@ -330,6 +349,12 @@ def sr_files(
                 fail(str(f), f"unreadable ({' '.join(str(e).split())[:200]})")
                 bar.update(1)
                 continue
+            if notes and strict:
+                fail(str(f), "; ".join(n.removeprefix(f"{f}: ") for n in notes) + " (refused: --strict)")
+                bar.update(1)
+                continue
+            for n in notes:
+                note(n)
             w, h = img.size
             if max(w, h) > max_side:
                 fail(str(f), f"image too large for x{model.config.scale} super-resolution ({w}x{h}; at most {max_side} px a side)")
