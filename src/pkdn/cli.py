@@ -139,7 +139,46 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info, _add_sr, _add_eval]
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a student model to ONNX (checked in onnxruntime against PyTorch)")
+    p.add_argument("output", metavar="OUT.onnx")
+    p.add_argument("--model", metavar="CKPT", default=None, help="student model file (default: the shipped student)")
+    p.add_argument("--size", type=int, default=16, help="LR side length the graph takes (default 16); batch is dynamic")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from pkdn import inference
+
+    try:
+        from pkdn import export
+    except ImportError as e:
+        _err(f"ONNX export needs the export extra (pip install 'pkdn[export]'): {e}")
+        return 2
+    try:
+        model = inference.load(args.model, device="cpu")
+        path = export.export_onnx(model, args.output, lr_size=args.size, opset=args.opset)
+    except (OSError, ValueError, RuntimeError, ImportError) as e:
+        _err(str(e))
+        return 2
+    print(f"wrote {path} (input lr: (batch, 3, {args.size}, {args.size}) in [0, 1]; output sr: x{model.config.scale}, clamped)")
+    if not args.no_check:
+        try:
+            diff = export.check_parity(model, path, torch.rand(4, 3, args.size, args.size, generator=torch.Generator().manual_seed(0)))
+        except ImportError as e:
+            _err(f"parity check needs onnxruntime (pip install 'pkdn[export]'): {e}")
+            return 2
+        ok = diff <= 1e-4
+        print(f"onnxruntime vs PyTorch: max abs difference {diff:.2e} ({'ok' if ok else 'ABOVE 1e-4'})")
+        return 0 if ok else 1
+    return 0
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info, _add_sr, _add_eval, _add_export]
 
 
 def build_parser() -> argparse.ArgumentParser:
