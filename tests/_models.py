@@ -95,7 +95,7 @@ def student_path(celeba: Path, tmp_dir: Path) -> Path:
     return _cache["path"]
 
 
-if __name__ == "__main__":  # refresh the committed test model: python tests/_models.py [SECONDS]
+if __name__ == "__main__":  # refresh the committed test model: python tests/_models.py [STEPS]
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -103,4 +103,5 @@ if __name__ == "__main__":  # refresh the committed test model: python tests/_mo
 
     torch.set_num_threads(2)
     COMMITTED.parent.mkdir(exist_ok=True)
-    print(train_tiny_student(celeba_root(), COMMITTED, float(sys.argv[1]) if len(sys.argv) > 1 else 600.0, n_train=256))
+    steps = int(sys.argv[1]) if len(sys.argv) > 1 else 240  # the committed file: 240 steps (+0.86 dB on 16 test faces)
+    print(train_tiny_student(celeba_root(), COMMITTED, seconds=float("inf"), n_train=256, max_steps=steps))
