@@ -6,7 +6,12 @@ registers one sub-command and names the library function it runs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+# Before torch loads OpenMP: idle threads sleep instead of spinning. On a machine shared with other
+# work, spinning threads made 2-thread inference up to 30x slower (docs/evaluation.md).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from typing import Callable, Sequence
 
 
@@ -39,7 +44,7 @@ def _add_sr(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out-dir", required=True, metavar="OUT_DIR", help="output folder (not an input folder)")
     p.add_argument("--model", metavar="CKPT", default=None, help="student model file (default: the shipped student)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--batch-size", type=int, default=32, metavar="N")
+    p.add_argument("--batch-size", type=int, default=8, metavar="N", help="faces per forward pass (default 8)")
     p.add_argument("--max-side", type=int, default=512, metavar="PX", help="refuse inputs with a longer side (default 512)")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch (default: torch's)")
     p.add_argument("--strict", action="store_true",
