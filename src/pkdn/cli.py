@@ -28,6 +28,65 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_prepare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare", help="turn a folder of face photos into HR / LR / parsing-map triples")
+    p.add_argument("images_dir", help="folder of face crops (or one holding train/ val/ test/)")
+    p.add_argument("out_dir", help="output dataset folder (re-runs resume and skip finished files)")
+    p.add_argument("--scale", type=int, default=8, help="downscaling factor HR -> LR (default 8)")
+    p.add_argument("--hr-size", type=int, default=128, help="HR side length in pixels (default 128)")
+    p.add_argument("--crop", choices=["resize", "center"], default="resize",
+                   help="resize the whole crop (the literature's way, default) or take its central square first")
+    p.add_argument("--parser", default="landmarks", help="facial parser: landmarks (default, offline) or bisenet")
+    p.add_argument("--checkpoint", default=None, help="BiSeNet weights (79999_iter.pth) for --parser bisenet")
+    p.add_argument("--split", default=None,
+                   help="'auto' (default: train/val/test folders if present, else seeded 0.9,0.05,0.05), "
+                        "'folders', one split name, or fractions 'TRAIN,VAL,TEST'")
+    p.add_argument("--seed", type=int, default=0, help="seed of the hash split (default 0)")
+    p.add_argument("--limit", type=int, default=None, help="prepare only the first N images of each split")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_prepare)
+
+
+def _run_prepare(args: argparse.Namespace) -> int:
+    import logging
+
+    from pkdn.data.prepare import prepare
+
+    logging.basicConfig(level=logging.ERROR, format="%(message)s")
+    try:
+        summary = prepare(args.images_dir, args.out_dir, scale=args.scale, hr_size=args.hr_size, crop=args.crop,
+                          parser=args.parser, checkpoint=args.checkpoint, split=args.split, seed=args.seed,
+                          limit=args.limit, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        print(f"pkdn prepare: error: {e}", file=sys.stderr)
+        return 2
+    print("\n".join(summary.lines()))
+    return 0
+
+
+def _add_show(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("show", help="PNG grid of HR, LR and the parsing map over the face for N samples")
+    p.add_argument("root", help="a prepared dataset folder (pkdn prepare's OUT_DIR)")
+    p.add_argument("out_png", help="the grid PNG to write")
+    p.add_argument("--split", default="test", help="split to sample (default test)")
+    p.add_argument("-n", "--num", type=int, default=6, help="number of samples (default 6)")
+    p.add_argument("--seed", type=int, default=0, help="sample seed; -1 takes the first N by name")
+    p.add_argument("--zoom", type=int, default=1, help="integer magnification of the tiles")
+    p.set_defaults(func=_run_show)
+
+
+def _run_show(args: argparse.Namespace) -> int:
+    from pkdn.data.show import write_grid
+
+    try:
+        path = write_grid(args.root, args.out_png, split=args.split, n=args.num,
+                          seed=None if args.seed < 0 else args.seed, zoom=args.zoom)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"pkdn show: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
 def _err(msg: str) -> None:
     print(f"pkdn: error: {msg}", file=sys.stderr, flush=True)
 
@@ -183,7 +242,9 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info, _add_sr, _add_eval, _add_export]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_info, _add_prepare, _add_show, _add_sr, _add_eval, _add_export,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,94 @@
+"""The training ``Dataset`` over a prepared folder (see :mod:`pkdn.data.prepare`)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from pkdn.data.degrade import BICUBIC
+from pkdn.priors.labels import FLIP_SWAP, num_channels, to_tensor
+
+
+def _read(path: Path, mode: str) -> np.ndarray:
+    with Image.open(path) as im:
+        if im.mode != mode:
+            raise ValueError(f"{path}: expected a {mode} PNG, found mode {im.mode}")
+        return np.array(im)
+
+
+def _chw(arr: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(255.0)
+
+
+class FaceSRDataset(Dataset):
+    """(LR, LR bicubic-upsampled, HR, parsing) samples of one split of a prepared dataset.
+
+    Files are paired by name (``hr/<stem>.png`` with ``lr/<stem>.png`` and
+    ``parsing/<stem>.png``); a missing partner raises ``FileNotFoundError``
+    naming it. ``parsing`` is a grouping scheme of :mod:`pkdn.priors.labels`
+    ("full": 19 one-hot channels, "grouped": 11, "binary": 1). ``augment``
+    applies the same random horizontal flip (left/right classes swapped) and
+    90-degree rotation to all images; randomness comes from torch's RNG, so
+    ``torch.manual_seed`` and DataLoader worker seeding make it reproducible.
+
+    Items: ``{"lr": (3,h,w), "lr_up": (3,H,W), "hr": (3,H,W), "parsing": (C,H,W), "name": str}``,
+    floats in [0, 1]; "parsing" is left out when ``with_parsing=False``.
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str = "train", parsing: str = "full",
+                 augment: bool = False, with_parsing: bool = True, rotate: bool = True, flip: bool = True):
+        self.root = Path(root)
+        self.split = split
+        self.scheme = parsing
+        self.channels = num_channels(parsing)  # validates the scheme name
+        self.augment, self.with_parsing, self.rotate, self.flip = augment, with_parsing, rotate, flip
+        d = self.root / split
+        if not (d / "hr").is_dir():
+            raise FileNotFoundError(f"{d / 'hr'}: no such folder; prepare the data with `pkdn prepare`")
+        cfg_path = self.root / "config.json"
+        self.config = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+        self.names = sorted(p.stem for p in (d / "hr").glob("*.png"))
+        if not self.names:
+            raise FileNotFoundError(f"{d / 'hr'}: no HR images")
+        kinds = ("lr", "parsing") if with_parsing else ("lr",)
+        for k in kinds:
+            have = {p.stem for p in (d / k).glob("*.png")} if (d / k).is_dir() else set()
+            missing = [n for n in self.names if n not in have]
+            if missing:
+                raise FileNotFoundError(f"{d / k / (missing[0] + '.png')}: missing partner of "
+                                        f"{d / 'hr' / (missing[0] + '.png')} ({len(missing)} missing in {d / k})")
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> dict:
+        name = self.names[i]
+        d = self.root / self.split
+        hr = _read(d / "hr" / f"{name}.png", "RGB")
+        lr = _read(d / "lr" / f"{name}.png", "RGB")
+        lab = _read(d / "parsing" / f"{name}.png", "L") if self.with_parsing else None
+        if hr.shape[0] % lr.shape[0] or hr.shape[0] // lr.shape[0] != hr.shape[1] // lr.shape[1]:
+            raise ValueError(f"{d / 'lr' / (name + '.png')}: size {lr.shape[1]}x{lr.shape[0]} does not divide "
+                             f"the HR size {hr.shape[1]}x{hr.shape[0]}")
+        if self.augment:
+            if self.flip and torch.rand(()) < 0.5:
+                hr, lr = hr[:, ::-1], lr[:, ::-1]
+                if lab is not None:
+                    lab = FLIP_SWAP[lab[:, ::-1]]
+            if self.rotate:
+                k = int(torch.randint(0, 4, ()))
+                if k:
+                    hr, lr = np.rot90(hr, k), np.rot90(lr, k)
+                    if lab is not None:
+                        lab = np.rot90(lab, k)
+        lr_img = Image.fromarray(np.ascontiguousarray(lr), "RGB")
+        lr_up = np.array(lr_img.resize((hr.shape[1], hr.shape[0]), BICUBIC))
+        item = {"lr": _chw(lr), "lr_up": _chw(lr_up), "hr": _chw(hr), "name": name}
+        if lab is not None:
+            item["parsing"] = to_tensor(np.ascontiguousarray(lab), self.scheme)
+        return item
