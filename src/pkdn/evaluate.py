@@ -9,7 +9,7 @@ A data set is one of:
 * a folder of face crops.
 
 Face crops are degraded here with the project's degradation
-(:mod:`pkdn.data.degrade`: HR = central square resized to 128 x 128, LR =
+(:mod:`pkdn.data.degrade`: HR = the crop resized to 128 x 128, LR =
 HR / 8, both PIL bicubic); an ``hr/`` image without an ``lr/`` partner is
 degraded the same way. Bicubic is PIL's x8 bicubic of the same LR. Metrics
 follow :data:`pkdn.metrics.PROTOCOL`.
