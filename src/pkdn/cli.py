@@ -158,6 +158,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", metavar="FILE", help="per-image scores (plus a final mean row)")
     p.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
     p.add_argument("--grid", metavar="FILE.png", help="LR | bicubic | model(s) | HR rows for a few faces")
+    p.add_argument("--crop", choices=["resize", "center"], default="resize",
+                   help="how face crops become HR: resize the whole crop (default, as pkdn prepare) or its central square")
     p.add_argument("--grid-faces", type=int, default=4, metavar="N", help="faces in the grid (default 4)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--batch-size", type=int, default=16, metavar="N")
@@ -184,7 +186,7 @@ def _run_eval(args: argparse.Namespace) -> int:
             models[name] = inference.load(path, device=args.device)
         result, kept = evaluate.evaluate(
             models, args.dataset, split=args.split, limit=args.limit, batch_size=args.batch_size,
-            keep=args.grid_faces if args.grid else 0, progress=args.progress,
+            keep=args.grid_faces if args.grid else 0, progress=args.progress, crop=args.crop,
             on_error=lambda name, reason: _err(reason if reason.startswith(name) else f"{name}: {reason}"),
         )
     except (OSError, ValueError, RuntimeError) as e:

@@ -65,11 +65,11 @@ def find_samples(dataset: str | os.PathLike, split: str = "test") -> list[Sample
     return [Sample(p.stem, p) for p in files]
 
 
-def load_pair(sample: Sample, hr_size: int = 128, scale: int = 8) -> tuple[Image.Image, Image.Image]:
-    """(LR, HR) PIL images of one sample with the project's degradation."""
+def load_pair(sample: Sample, hr_size: int = 128, scale: int = 8, crop: str = "resize") -> tuple[Image.Image, Image.Image]:
+    """(LR, HR) PIL images of one sample with the project's degradation (``crop``: see ``hr_from_image``)."""
     from pkdn.data.degrade import hr_from_image, load_rgb, lr_from_hr
 
-    hr = hr_from_image(load_rgb(sample.hr_path), hr_size)
+    hr = hr_from_image(load_rgb(sample.hr_path), hr_size, crop=crop)
     if sample.lr_path is not None:
         lr = load_rgb(sample.lr_path, min_size=1)
         if lr.size != (hr.size[0] // scale, hr.size[1] // scale):
@@ -130,6 +130,7 @@ def evaluate(
     keep: int = 0,
     progress: bool = False,
     on_error: Callable[[str, str], None] | None = None,
+    crop: str = "resize",
 ) -> tuple[EvalResult, dict[str, list[torch.Tensor]]]:
     """Score each model and bicubic on ``dataset``; return the result and ``keep`` faces' images.
 
@@ -147,7 +148,7 @@ def evaluate(
     if limit is not None:
         samples = samples[:limit]
     methods = [BICUBIC, *models]
-    res = EvalResult(methods=methods, dataset=str(dataset))
+    res = EvalResult(methods=methods, dataset=str(dataset) + ("" if crop == "resize" else f" (crop={crop})"))
     res.psnr = {m: [] for m in methods}
     res.ssim = {m: [] for m in methods}
     res.params = {BICUBIC: None, **{n: sum(p.numel() for p in m.parameters()) for n, m in models.items()}}
@@ -180,7 +181,7 @@ def evaluate(
     try:
         for s in samples:
             try:
-                lr, hr = load_pair(s)
+                lr, hr = load_pair(s, crop=crop)
             except (ImageError, ValueError) as e:
                 res.failed.append((str(s.hr_path), str(e)))
                 if on_error:
