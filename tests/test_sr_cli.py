@@ -190,3 +190,11 @@ def _umask() -> int:
     m = os.umask(0)
     os.umask(m)
     return m
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given when CUDA is missing")
+def test_cuda_without_a_gpu_is_a_clear_error(model_file, lr_faces, tmp_path, capsys):
+    folder, _ = lr_faces
+    assert main(["sr", str(folder), "-o", str(tmp_path / "o"), "--model", str(model_file), "--device", "cuda"]) == 2
+    assert "CUDA" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
