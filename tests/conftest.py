@@ -33,3 +33,13 @@ def _threads():
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     yield
+
+
+@pytest.fixture(scope="session")
+def prepared_small(celeba, tmp_path_factory) -> Path:
+    """A small prepared dataset of real faces (12 per split, 64 x 64 HR / 8 x 8 LR to keep training tests quick)."""
+    from pkdn.data.prepare import prepare
+
+    out = tmp_path_factory.mktemp("prepared") / "celeba64"
+    prepare(celeba, out, hr_size=64, limit=12, progress=False)
+    return out

@@ -87,6 +87,7 @@ def _run_show(args: argparse.Namespace) -> int:
     print(f"wrote {path}")
     return 0
 
+
 def _err(msg: str) -> None:
     print(f"pkdn: error: {msg}", file=sys.stderr, flush=True)
 
@@ -244,8 +245,48 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the teacher, or the student distilled from a teacher",
+                       description="Train from a YAML config (see configs/). Runs under torchrun for DDP.")
+    p.add_argument("stage", choices=["teacher", "student"])
+    p.add_argument("--config", required=True, help="YAML config, e.g. configs/lite_teacher.yaml")
+    p.add_argument("--data", help="prepared data folder (overrides data.root)")
+    p.add_argument("--out", help="run folder (overrides out_dir)")
+    p.add_argument("--teacher", help="teacher model file for distillation (overrides teacher)")
+    p.add_argument("--no-distill", action="store_true", help="student on L_SR alone (the distillation baseline)")
+    p.add_argument("--resume", action="store_true", help="continue the run in the run folder")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config field, e.g. --set optim.lr=2e-4 --set steps=500")
+    p.add_argument("--stop-after", type=int, metavar="STEPS", help="end this invocation after STEPS steps "
+                   "(with a checkpoint; --resume continues)")
+    p.add_argument("--max-minutes", type=float, help="end this invocation after this much time (with a checkpoint)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from pkdn.config import load_config
+    from pkdn.train import train
+
+    sets = [f"stage={args.stage}", *args.set]
+    for flag, key in ((args.data, "data.root"), (args.out, "out_dir"), (args.teacher, "teacher")):
+        if flag:
+            sets.append(f"{key}={flag}")
+    if args.no_distill:
+        sets.append("distill.enabled=false")
+    try:
+        cfg = load_config(args.config, sets)
+        out = train(cfg, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after,
+                    max_minutes=args.max_minutes)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        print(f"pkdn train: error: {e}", file=sys.stderr)
+        return 2
+    print(f"run folder: {out} (best model: {out / 'best.safetensors'})")
+    return 0
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_info, _add_prepare, _add_show, _add_sr, _add_eval, _add_export,
+    _add_info, _add_prepare, _add_show, _add_train, _add_sr, _add_eval, _add_export,
 ]
 
 

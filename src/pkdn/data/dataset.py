@@ -33,20 +33,24 @@ class FaceSRDataset(Dataset):
     naming it. ``parsing`` is a grouping scheme of :mod:`pkdn.priors.labels`
     ("full": 19 one-hot channels, "grouped": 11, "binary": 1). ``augment``
     applies the same random horizontal flip (left/right classes swapped) and
-    90-degree rotation to all images; randomness comes from torch's RNG, so
-    ``torch.manual_seed`` and DataLoader worker seeding make it reproducible.
+    90-degree rotation to all images. With ``seed`` set, each sample's
+    augmentation is a function of (seed, epoch, index) alone (``set_epoch``
+    moves to the next epoch), so it does not depend on DataLoader workers or
+    on where an interrupted run resumed; without it, torch's global RNG is used.
 
     Items: ``{"lr": (3,h,w), "lr_up": (3,H,W), "hr": (3,H,W), "parsing": (C,H,W), "name": str}``,
     floats in [0, 1]; "parsing" is left out when ``with_parsing=False``.
     """
 
     def __init__(self, root: str | os.PathLike, split: str = "train", parsing: str = "full",
-                 augment: bool = False, with_parsing: bool = True, rotate: bool = True, flip: bool = True):
+                 augment: bool = False, with_parsing: bool = True, rotate: bool = True, flip: bool = True,
+                 seed: int | None = None):
         self.root = Path(root)
         self.split = split
         self.scheme = parsing
         self.channels = num_channels(parsing)  # validates the scheme name
         self.augment, self.with_parsing, self.rotate, self.flip = augment, with_parsing, rotate, flip
+        self.seed, self.epoch = seed, 0
         d = self.root / split
         if not (d / "hr").is_dir():
             raise FileNotFoundError(f"{d / 'hr'}: no such folder; prepare the data with `pkdn prepare`")
@@ -63,6 +67,14 @@ class FaceSRDataset(Dataset):
                 raise FileNotFoundError(f"{d / k / (missing[0] + '.png')}: missing partner of "
                                         f"{d / 'hr' / (missing[0] + '.png')} ({len(missing)} missing in {d / k})")
 
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _generator(self, i: int) -> torch.Generator | None:
+        if self.seed is None:
+            return None
+        return torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 10_000_019 + i)
+
     def __len__(self) -> int:
         return len(self.names)
 
@@ -76,12 +88,13 @@ class FaceSRDataset(Dataset):
             raise ValueError(f"{d / 'lr' / (name + '.png')}: size {lr.shape[1]}x{lr.shape[0]} does not divide "
                              f"the HR size {hr.shape[1]}x{hr.shape[0]}")
         if self.augment:
-            if self.flip and torch.rand(()) < 0.5:
+            g = self._generator(i)
+            if self.flip and torch.rand((), generator=g) < 0.5:
                 hr, lr = hr[:, ::-1], lr[:, ::-1]
                 if lab is not None:
                     lab = FLIP_SWAP[lab[:, ::-1]]
             if self.rotate:
-                k = int(torch.randint(0, 4, ()))
+                k = int(torch.randint(0, 4, (), generator=g))
                 if k:
                     hr, lr = np.rot90(hr, k), np.rot90(lr, k)
                     if lab is not None:

@@ -1,0 +1,133 @@
+"""Training: both stages learn, resume is exact, DDP (2 gloo processes) matches one process."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from pkdn.checkpoint import load_model, read_metadata
+from pkdn.cli import main as cli
+from pkdn.config import config_from_dict, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _config(tmp: Path, data: Path, stage: str = "teacher", **top) -> Path:
+    cfg = {
+        "stage": stage, "out_dir": str(tmp / f"run_{stage}"), "model": {"preset": "tiny"},
+        "data": {"root": str(data), "augment": True},
+        "optim": {"lr": 2e-3, "schedule": "cosine", "min_lr": 1e-4},
+        "batch_size": 4, "steps": 12, "val_every": 6, "ckpt_every": 4, "log_every": 4, "seed": 3, "threads": 2,
+    }
+    cfg.update(top)
+    path = tmp / f"{stage}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _events(run: Path, kind: str) -> list[dict]:
+    return [e for e in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if e["event"] == kind]
+
+
+@pytest.fixture(scope="module")
+def trained_teacher(tmp_path_factory, prepared_small) -> Path:
+    tmp = tmp_path_factory.mktemp("teacher")
+    assert cli(["train", "teacher", "--config", str(_config(tmp, prepared_small)), "--no-progress"]) == 0
+    return tmp / "run_teacher"
+
+
+def test_teacher_run_improves_validation_psnr(trained_teacher):
+    val = _events(trained_teacher, "val")
+    assert [v["step"] for v in val] == [0, 6, 12]
+    assert val[-1]["psnr"] > val[0]["psnr"] + 1.0, val
+    for name in ("config.yaml", "last.pt", "last.safetensors", "best.safetensors"):
+        assert (trained_teacher / name).is_file(), name
+    assert list((trained_teacher / "tb").iterdir()), "TensorBoard events written"
+
+
+def test_checkpoint_reloads_with_its_config(trained_teacher):
+    cfg = load_config(trained_teacher / "config.yaml")
+    assert cfg.stage == "teacher" and cfg.model.preset == "tiny" and cfg.steps == 12
+    model = load_model(trained_teacher / "best.safetensors")
+    meta = read_metadata(trained_teacher / "best.safetensors")
+    assert model.config.kind == "teacher" and model.config.channels == 8
+    assert meta["extra"]["val_psnr"] == max(v["psnr"] for v in _events(trained_teacher, "val"))
+    state = torch.load(trained_teacher / "last.pt", weights_only=False)
+    assert state["step"] == 12 and config_from_dict(state["config"]) == cfg
+    for k, v in load_file(trained_teacher / "last.safetensors").items():
+        assert torch.equal(v, state["model"][k])
+
+
+@pytest.mark.parametrize("distill", [True, False])
+def test_student_run_improves_validation_psnr(tmp_path, prepared_small, trained_teacher, distill):
+    cfg = _config(tmp_path, prepared_small, "student", teacher=str(trained_teacher / "best.safetensors"),
+                  distill={"enabled": distill, "schedule": "constant", "lambda_ts": 0.1, "lambda_fs": 0.1},
+                  steps=24, val_every=12)
+    assert cli(["train", "student", "--config", str(cfg), "--no-progress"]) == 0
+    run = tmp_path / "run_student"
+    val, train = _events(run, "val"), _events(run, "train")
+    # At 8 x 8 -> 64 x 64 a few steps take the student from its random start to about bicubic quality.
+    assert val[-1]["psnr"] > val[0]["psnr"] + 0.3, val
+    assert ("l_fs" in train[0] and "l_ts" in train[0]) == distill
+    assert load_model(run / "best.safetensors").config.kind == "student"
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, prepared_small):
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    assert cli(["train", "teacher", "--config", str(_config(whole, prepared_small, steps=8)), "--no-progress"]) == 0
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    cfg = str(_config(cut, prepared_small, steps=8))
+    # Stop mid-epoch (3 batches per epoch) and between checkpoints' regular steps, then resume.
+    assert cli(["train", "teacher", "--config", cfg, "--no-progress", "--stop-after", "5"]) == 0
+    assert _events(cut / "run_teacher", "pause")[0]["step"] == 5
+    assert cli(["train", "teacher", "--config", cfg, "--no-progress"]) == 2  # refuses to start over a run
+    assert cli(["train", "teacher", "--config", cfg, "--no-progress", "--resume"]) == 0
+    a = load_file(whole / "run_teacher" / "last.safetensors")
+    b = load_file(cut / "run_teacher" / "last.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+    assert _events(whole / "run_teacher", "val")[-1]["psnr"] == pytest.approx(
+        _events(cut / "run_teacher", "val")[-1]["psnr"], abs=1e-4)
+
+
+def test_ddp_two_gloo_processes_match_one_process(tmp_path, prepared_small):
+    common = dict(steps=3, ckpt_every=3, val_every=3, threads=1)
+    one = tmp_path / "one"
+    one.mkdir()
+    assert cli(["train", "teacher", "--config", str(_config(one, prepared_small, **common)), "--no-progress"]) == 0
+    two = tmp_path / "two"
+    two.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "pkdn.cli", "train", "teacher", "--config", str(_config(two, prepared_small, **common)),
+           "--no-progress"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    end = _events(two / "run_teacher", "end")[0]
+    assert end["ranks_in_sync"] and len(end["rank_digests"]) == 2  # both ranks hold the same weights
+    assert _events(two / "run_teacher", "start")[0]["world"] == 2
+    a, b = load_file(one / "run_teacher" / "last.safetensors"), load_file(two / "run_teacher" / "last.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-4, msg=k)
+
+
+def test_config_errors_are_one_line(tmp_path, prepared_small, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stage: teacher\noptim: {lr: 1e-3, momentum: 0.9}\n")
+    assert cli(["train", "teacher", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown key(s) ['momentum'] in optim" in err and str(bad) in err and "\n" not in err
+    cfg = _config(tmp_path, prepared_small, "student")
+    assert cli(["train", "student", "--config", str(cfg)]) == 2
+    assert "needs `teacher: MODEL_FILE`" in capsys.readouterr().err
