@@ -6,7 +6,12 @@ registers one sub-command and names the library function it runs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+# Before torch loads OpenMP: idle threads sleep instead of spinning. On a machine shared with other
+# work, spinning threads made 2-thread inference up to 30x slower (docs/evaluation.md).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from typing import Callable, Sequence
 
 
@@ -83,6 +88,163 @@ def _run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _err(msg: str) -> None:
+    print(f"pkdn: error: {msg}", file=sys.stderr, flush=True)
+
+
+def _add_sr(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sr",
+        help="super-resolve face crops x8 (16x16 -> 128x128 is the trained case) into PNG files",
+        description="Super-resolve face crops x8 with a student model. INPUT: files, folders (their image "
+        "files) or glob patterns. Each output is OUT_DIR/<stem>.png. Exit status: 0 all done, 1 some "
+        "inputs failed (each named on stderr), 2 nothing could start (bad model, output folder...).",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob")
+    p.add_argument("-o", "--out-dir", required=True, metavar="OUT_DIR", help="output folder (not an input folder)")
+    p.add_argument("--model", metavar="CKPT", default=None, help="student model file (default: the shipped student)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--batch-size", type=int, default=8, metavar="N", help="faces per forward pass (default 8)")
+    p.add_argument("--max-side", type=int, default=512, metavar="PX", help="refuse inputs with a longer side (default 512)")
+    p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch (default: torch's)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail inputs that are not 8-bit RGB (grayscale, RGBA, 16-bit...) instead of converting them with a warning")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show a progress bar")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="never show one (default: for folders/globs)")
+    p.set_defaults(func=_run_sr)
+
+
+def _run_sr(args: argparse.Namespace) -> int:
+    import torch
+
+    from pkdn import inference
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        model = inference.load(args.model, device=args.device)
+    except (OSError, ValueError, RuntimeError) as e:
+        _err(str(e))
+        return 2
+    try:
+        report = inference.sr_files(
+            model, args.inputs, args.out_dir, batch_size=args.batch_size, max_side=args.max_side,
+            progress=args.progress, strict=args.strict,
+            on_error=lambda name, reason: _err(f"{name}: {reason}"),
+            on_note=lambda line: print(f"pkdn: warning: {line}", file=sys.stderr, flush=True),
+        )
+    except ValueError as e:
+        _err(str(e))
+        return 2
+    n_fail = len(report.failed)
+    print(f"wrote {len(report.written)} image(s) to {args.out_dir}" + (f"; {n_fail} input(s) failed" if n_fail else ""))
+    return 1 if n_fail else 0
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="PSNR/SSIM of student models beside bicubic on a data set (Y channel, 8-px border)",
+        description="Evaluate models as the literature does (Y channel of BT.601, 8-pixel border cropped, "
+        "SR rounded to 8 bits, Gaussian SSIM): per image (--csv) and averaged (a Markdown table on stdout). "
+        "DATASET: a prepared data set, a folder with hr/ (and lr/), a folder with a SPLIT/ folder of face "
+        "crops, or a folder of face crops (degraded here: HR 128 px, LR 16 px, PIL bicubic).",
+    )
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--model", action="append", default=[], metavar="[NAME=]CKPT",
+                   help="student model file; repeat for one table of several (default: the shipped student)")
+    p.add_argument("--split", default="test", help="split folder inside DATASET, when it has one (default test)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="first N images only")
+    p.add_argument("--csv", metavar="FILE", help="per-image scores (plus a final mean row)")
+    p.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
+    p.add_argument("--grid", metavar="FILE.png", help="LR | bicubic | model(s) | HR rows for a few faces")
+    p.add_argument("--crop", choices=["resize", "center"], default="resize",
+                   help="how face crops become HR: resize the whole crop (default, as pkdn prepare) or its central square")
+    p.add_argument("--grid-faces", type=int, default=4, metavar="N", help="faces in the grid (default 4)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--batch-size", type=int, default=16, metavar="N")
+    p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.set_defaults(func=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pkdn import evaluate, inference
+
+    models = {}
+    try:
+        for spec in args.model or [None]:
+            if spec is None:
+                name, path = "PKDN student (shipped)", None
+            elif "=" in spec and not Path(spec).exists():
+                name, path = spec.split("=", 1)
+            else:
+                name, path = Path(spec).stem, spec
+            if name in models or name == evaluate.BICUBIC:
+                raise ValueError(f"model name {name!r} is used twice (or is 'bicubic'); name them with NAME=CKPT")
+            models[name] = inference.load(path, device=args.device)
+        result, kept = evaluate.evaluate(
+            models, args.dataset, split=args.split, limit=args.limit, batch_size=args.batch_size,
+            keep=args.grid_faces if args.grid else 0, progress=args.progress, crop=args.crop,
+            on_error=lambda name, reason: _err(reason if reason.startswith(name) else f"{name}: {reason}"),
+        )
+    except (OSError, ValueError, RuntimeError) as e:
+        _err(str(e))
+        return 2
+    table = result.markdown()
+    print(table)
+    if args.csv:
+        result.write_csv(args.csv)
+        print(f"per-image scores: {args.csv}")
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+    if args.grid:
+        evaluate.write_grid(args.grid, kept, result.methods)
+        print(f"grid: {args.grid}")
+    return 1 if result.failed else 0
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a student model to ONNX (checked in onnxruntime against PyTorch)")
+    p.add_argument("output", metavar="OUT.onnx")
+    p.add_argument("--model", metavar="CKPT", default=None, help="student model file (default: the shipped student)")
+    p.add_argument("--size", type=int, default=16, help="LR side length the graph takes (default 16); batch is dynamic")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from pkdn import inference
+
+    try:
+        from pkdn import export
+    except ImportError as e:
+        _err(f"ONNX export needs the export extra (pip install 'pkdn[export]'): {e}")
+        return 2
+    try:
+        model = inference.load(args.model, device="cpu")
+        path = export.export_onnx(model, args.output, lr_size=args.size, opset=args.opset)
+    except (OSError, ValueError, RuntimeError, ImportError) as e:
+        _err(str(e))
+        return 2
+    print(f"wrote {path} (input lr: (batch, 3, {args.size}, {args.size}) in [0, 1]; output sr: x{model.config.scale}, clamped)")
+    if not args.no_check:
+        try:
+            diff = export.check_parity(model, path, torch.rand(4, 3, args.size, args.size, generator=torch.Generator().manual_seed(0)))
+        except ImportError as e:
+            _err(f"parity check needs onnxruntime (pip install 'pkdn[export]'): {e}")
+            return 2
+        ok = diff <= 1e-4
+        print(f"onnxruntime vs PyTorch: max abs difference {diff:.2e} ({'ok' if ok else 'ABOVE 1e-4'})")
+        return 0 if ok else 1
+    return 0
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the teacher, or the student distilled from a teacher",
                        description="Train from a YAML config (see configs/). Runs under torchrun for DDP.")
@@ -123,7 +285,9 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info, _add_prepare, _add_show, _add_train]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_info, _add_prepare, _add_show, _add_train, _add_sr, _add_eval, _add_export,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

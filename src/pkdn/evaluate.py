@@ -1,0 +1,230 @@
+"""Evaluate models the way the literature does: PSNR / SSIM beside bicubic, per image and averaged.
+
+A data set is one of:
+
+* a prepared data set (``pkdn prepare``'s output): ``ROOT/<split>/hr/*.png``
+  with ``lr/<stem>.png`` partners (paired by name); ``--split`` picks the split;
+* a folder holding ``hr/`` (and optionally ``lr/``) directly;
+* a folder whose ``<split>/`` sub-folder holds face crops (the shared CelebA folder);
+* a folder of face crops.
+
+Face crops are degraded here with the project's degradation
+(:mod:`pkdn.data.degrade`: HR = the crop resized to 128 x 128, LR =
+HR / 8, both PIL bicubic); an ``hr/`` image without an ``lr/`` partner is
+degraded the same way. Bicubic is PIL's x8 bicubic of the same LR. Metrics
+follow :data:`pkdn.metrics.PROTOCOL`.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import torch
+from PIL import Image, ImageDraw
+from torch import nn
+
+from pkdn import metrics
+from pkdn.inference import IMAGE_EXTENSIONS, check_student, pil_to_tensor, sr_tensor, tensor_to_pil
+
+BICUBIC = "bicubic"
+
+
+@dataclass
+class Sample:
+    name: str
+    hr_path: Path
+    lr_path: Path | None = None  # prepared LR partner, when there is one
+
+
+def find_samples(dataset: str | os.PathLike, split: str = "test") -> list[Sample]:
+    """The images of ``dataset`` (see the module doc), sorted by name."""
+    root = Path(dataset)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such data set folder")
+
+    def images(d: Path) -> list[Path]:
+        return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+    for base in (root / split, root):
+        if (base / "hr").is_dir():
+            lr_dir = base / "lr"
+            out = []
+            for p in images(base / "hr"):
+                lp = lr_dir / f"{p.stem}.png"
+                out.append(Sample(p.stem, p, lp if lp.is_file() else None))
+            if not out:
+                raise FileNotFoundError(f"{base / 'hr'}: no images")
+            return out
+    folder = root / split if (root / split).is_dir() else root
+    files = images(folder)
+    if not files:
+        raise FileNotFoundError(f"{folder}: no image files")
+    return [Sample(p.stem, p) for p in files]
+
+
+def load_pair(sample: Sample, hr_size: int = 128, scale: int = 8, crop: str = "resize") -> tuple[Image.Image, Image.Image]:
+    """(LR, HR) PIL images of one sample with the project's degradation (``crop``: see ``hr_from_image``)."""
+    from pkdn.data.degrade import hr_from_image, load_rgb, lr_from_hr
+
+    hr = hr_from_image(load_rgb(sample.hr_path), hr_size, crop=crop)
+    if sample.lr_path is not None:
+        lr = load_rgb(sample.lr_path, min_size=1)
+        if lr.size != (hr.size[0] // scale, hr.size[1] // scale):
+            raise ValueError(f"{sample.lr_path}: LR size {lr.size} is not the HR size {hr.size} / {scale}")
+    else:
+        lr = lr_from_hr(hr, scale)
+    return lr, hr
+
+
+@dataclass
+class EvalResult:
+    methods: list[str]  # "bicubic" first, then the models in the order given
+    names: list[str] = field(default_factory=list)  # image names (stems)
+    psnr: dict[str, list[float]] = field(default_factory=dict)
+    ssim: dict[str, list[float]] = field(default_factory=dict)
+    params: dict[str, int | None] = field(default_factory=dict)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    dataset: str = ""
+
+    def mean(self, method: str) -> tuple[float, float]:
+        return metrics.mean_finite(self.psnr[method]), metrics.mean_finite(self.ssim[method])
+
+    def write_csv(self, path: str | os.PathLike) -> None:
+        """One row per image: ``image, <method>_psnr, <method>_ssim, ...``; a final ``mean`` row."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["image"] + [f"{m}_{k}" for m in self.methods for k in ("psnr", "ssim")])
+            for i, n in enumerate(self.names):
+                w.writerow([n] + [f"{v:.6f}" for m in self.methods for v in (self.psnr[m][i], self.ssim[m][i])])
+            w.writerow(["mean"] + [f"{v:.6f}" for m in self.methods for v in self.mean(m)])
+
+    def markdown(self) -> str:
+        """A Table-1-style Markdown table (methods as rows), with the protocol stated under it."""
+        lines = [
+            f"| Method | Params | PSNR (dB) | SSIM | Δ PSNR vs bicubic |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        bp, _ = self.mean(BICUBIC)
+        for m in self.methods:
+            p, s = self.mean(m)
+            n = self.params.get(m)
+            par = "—" if n is None else f"{n / 1e6:.3f} M"
+            delta = "—" if m == BICUBIC else f"{p - bp:+.2f}"
+            lines.append(f"| {m} | {par} | {p:.2f} | {s:.4f} | {delta} |")
+        lines.append("")
+        lines.append(f"{len(self.names)} images of {self.dataset}, x8. {metrics.PROTOCOL}.")
+        return "\n".join(lines)
+
+
+def evaluate(
+    models: Mapping[str, nn.Module],
+    dataset: str | os.PathLike,
+    split: str = "test",
+    limit: int | None = None,
+    batch_size: int = 16,
+    keep: int = 0,
+    progress: bool = False,
+    on_error: Callable[[str, str], None] | None = None,
+    crop: str = "resize",
+) -> tuple[EvalResult, dict[str, list[torch.Tensor]]]:
+    """Score each model and bicubic on ``dataset``; return the result and ``keep`` faces' images.
+
+    The kept images (for :func:`write_grid`) map "lr", "hr", "bicubic" and
+    each model name to lists of (3, H, W) tensors. Unreadable images are
+    skipped and listed in ``result.failed``.
+    """
+    from pkdn.data.degrade import ImageError, upsample
+
+    for name, m in models.items():
+        check_student(m, name)
+        if name == BICUBIC:
+            raise ValueError("'bicubic' is reserved for the baseline; name the model otherwise")
+    samples = find_samples(dataset, split)
+    if limit is not None:
+        samples = samples[:limit]
+    methods = [BICUBIC, *models]
+    res = EvalResult(methods=methods, dataset=str(dataset) + ("" if crop == "resize" else f" (crop={crop})"))
+    res.psnr = {m: [] for m in methods}
+    res.ssim = {m: [] for m in methods}
+    res.params = {BICUBIC: None, **{n: sum(p.numel() for p in m.parameters()) for n, m in models.items()}}
+    kept: dict[str, list[torch.Tensor]] = {k: [] for k in ["lr", "hr", *methods]}
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(samples), unit="face", disable=not progress, dynamic_ncols=True)
+
+    def run(batch: list[tuple[str, Image.Image, Image.Image]]) -> None:
+        lr = torch.stack([pil_to_tensor(b[1]) for b in batch])
+        hr = torch.stack([pil_to_tensor(b[2]) for b in batch])
+        outs = {BICUBIC: torch.stack([pil_to_tensor(upsample(b[1])) for b in batch])}
+        for name, m in models.items():
+            outs[name] = sr_tensor(m, lr).float().cpu()
+        for name, sr in outs.items():
+            p, s = metrics.psnr_ssim_y(sr, hr)
+            res.psnr[name].extend(p.tolist())
+            res.ssim[name].extend(s.tolist())
+        res.names.extend(b[0] for b in batch)
+        room = keep - len(kept["hr"])
+        if room > 0:
+            kept["lr"].extend(lr[:room])
+            kept["hr"].extend(hr[:room])
+            for name, sr in outs.items():
+                kept[name].extend(sr[:room])
+        bar.update(len(batch))
+
+    batch: list[tuple[str, Image.Image, Image.Image]] = []
+    try:
+        for s in samples:
+            try:
+                lr, hr = load_pair(s, crop=crop)
+            except (ImageError, ValueError) as e:
+                res.failed.append((str(s.hr_path), str(e)))
+                if on_error:
+                    on_error(str(s.hr_path), str(e))
+                bar.update(1)
+                continue
+            if batch and (lr.size != batch[0][1].size):
+                run(batch)
+                batch = []
+            batch.append((s.name, lr, hr))
+            if len(batch) >= batch_size:
+                run(batch)
+                batch = []
+        if batch:
+            run(batch)
+    finally:
+        bar.close()
+    if not res.names:
+        raise ValueError(f"{dataset}: no image could be evaluated")
+    return res, kept
+
+
+def write_grid(path: str | os.PathLike, kept: Mapping[str, Sequence[torch.Tensor]], methods: Sequence[str]) -> Path:
+    """A PNG with one row per face: LR (nearest-enlarged) | bicubic | each model | HR, with a label row."""
+    from pkdn.checkpoint import atomic_write
+
+    cols = ["lr", *methods, "hr"]
+    rows = len(kept["hr"])
+    if rows == 0:
+        raise ValueError("no faces to draw")
+    h, w = kept["hr"][0].shape[-2:]
+    pad, label_h = 4, 16
+    grid = Image.new("RGB", (len(cols) * (w + pad) + pad, label_h + rows * (h + pad) + pad), (255, 255, 255))
+    draw = ImageDraw.Draw(grid)
+    for c, name in enumerate(cols):
+        x0 = pad + c * (w + pad)
+        text = {"lr": f"LR {kept['lr'][0].shape[-1]}px", "hr": "HR"}.get(name, name)
+        draw.text((x0 + 2, 2), text[: max(4, w // 6)], fill=(0, 0, 0))
+        for r in range(rows):
+            img = tensor_to_pil(kept[name][r])
+            if img.size != (w, h):
+                img = img.resize((w, h), Image.NEAREST)
+            grid.paste(img, (x0, label_h + pad + r * (h + pad)))
+    path = Path(path)
+    atomic_write(path, lambda tmp: grid.save(tmp, format="PNG"))
+    return path
