@@ -159,8 +159,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", metavar="FILE", help="per-image scores (plus a final mean row)")
     p.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
     p.add_argument("--grid", metavar="FILE.png", help="LR | bicubic | model(s) | HR rows for a few faces")
-    p.add_argument("--crop", choices=["resize", "center"], default="resize",
-                   help="how face crops become HR: resize the whole crop (default, as pkdn prepare) or its central square")
+    p.add_argument("--crop", choices=["center", "resize"], default="center",
+                   help="how face crops become HR: their central square (default, as pkdn prepare) or the whole crop squeezed")
     p.add_argument("--grid-faces", type=int, default=4, metavar="N", help="faces in the grid (default 4)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--batch-size", type=int, default=16, metavar="N")

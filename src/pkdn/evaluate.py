@@ -9,7 +9,7 @@ A data set is one of:
 * a folder of face crops.
 
 Face crops are degraded here with the project's degradation
-(:mod:`pkdn.data.degrade`: HR = the crop resized to 128 x 128, LR =
+(:mod:`pkdn.data.degrade`: HR = the crop's central square resized to 128 x 128, LR =
 HR / 8, both PIL bicubic); an ``hr/`` image without an ``lr/`` partner is
 degraded the same way. Bicubic is PIL's x8 bicubic of the same LR. Metrics
 follow :data:`pkdn.metrics.PROTOCOL`.
@@ -28,6 +28,7 @@ from torch import nn
 
 from pkdn import metrics
 from pkdn.inference import IMAGE_EXTENSIONS, check_student, pil_to_tensor, sr_tensor, tensor_to_pil
+from pkdn.data.degrade import DEFAULT_CROP
 
 BICUBIC = "bicubic"
 
@@ -65,7 +66,7 @@ def find_samples(dataset: str | os.PathLike, split: str = "test") -> list[Sample
     return [Sample(p.stem, p) for p in files]
 
 
-def load_pair(sample: Sample, hr_size: int = 128, scale: int = 8, crop: str = "resize") -> tuple[Image.Image, Image.Image]:
+def load_pair(sample: Sample, hr_size: int = 128, scale: int = 8, crop: str = DEFAULT_CROP) -> tuple[Image.Image, Image.Image]:
     """(LR, HR) PIL images of one sample with the project's degradation (``crop``: see ``hr_from_image``)."""
     from pkdn.data.degrade import hr_from_image, load_rgb, lr_from_hr
 
@@ -130,7 +131,7 @@ def evaluate(
     keep: int = 0,
     progress: bool = False,
     on_error: Callable[[str, str], None] | None = None,
-    crop: str = "resize",
+    crop: str = DEFAULT_CROP,
 ) -> tuple[EvalResult, dict[str, list[torch.Tensor]]]:
     """Score each model and bicubic on ``dataset``; return the result and ``keep`` faces' images.
 
@@ -148,7 +149,7 @@ def evaluate(
     if limit is not None:
         samples = samples[:limit]
     methods = [BICUBIC, *models]
-    res = EvalResult(methods=methods, dataset=str(dataset) + ("" if crop == "resize" else f" (crop={crop})"))
+    res = EvalResult(methods=methods, dataset=str(dataset) + ("" if crop == DEFAULT_CROP else f" (crop={crop})"))
     res.psnr = {m: [] for m in methods}
     res.ssim = {m: [] for m in methods}
     res.params = {BICUBIC: None, **{n: sum(p.numel() for p in m.parameters()) for n, m in models.items()}}

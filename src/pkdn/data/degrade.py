@@ -118,9 +118,10 @@ def center_square(img: Image.Image) -> Image.Image:
 
 
 CROPS = ("center", "resize")
+DEFAULT_CROP = "center"
 
 
-def hr_from_image(img: Image.Image, hr_size: int = 128, crop: str = "center") -> Image.Image:
+def hr_from_image(img: Image.Image, hr_size: int = 128, crop: str = DEFAULT_CROP) -> Image.Image:
     """HR face: the crop PIL-bicubic resized to ``hr_size`` x ``hr_size``.
 
     ``center`` (default) first takes the central square, so faces keep their

@@ -33,7 +33,7 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
-from pkdn.data.degrade import CROPS, ImageError, hr_from_image, load_rgb, lr_from_hr
+from pkdn.data.degrade import CROPS, DEFAULT_CROP, ImageError, hr_from_image, load_rgb, lr_from_hr
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ def _check_config(out: Path, cfg: dict) -> None:
 def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale: int = 8, hr_size: int = 128,
             parser: str | Any = "landmarks", split: str | None = None, seed: int = 0,
             limit: int | None = None, progress: bool = True, checkpoint: str | None = None,
-            min_size: int | None = None, crop: str = "center") -> Summary:
+            min_size: int | None = None, crop: str = DEFAULT_CROP) -> Summary:
     """Prepare ``images_dir`` into ``out_dir``; see the module docstring for the layout.
 
     ``parser`` is a name for :func:`pkdn.priors.get_parser` (``checkpoint`` is
