@@ -1,7 +1,6 @@
 """`pkdn export`: the ONNX graph runs in onnxruntime and matches PyTorch to 1e-4 on real faces."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch

@@ -107,7 +107,7 @@ class EvalResult:
     def markdown(self) -> str:
         """A Table-1-style Markdown table (methods as rows), with the protocol stated under it."""
         lines = [
-            f"| Method | Params | PSNR (dB) | SSIM | Δ PSNR vs bicubic |",
+            "| Method | Params | PSNR (dB) | SSIM | Δ PSNR vs bicubic |",
             "| --- | ---: | ---: | ---: | ---: |",
         ]
         bp, _ = self.mean(BICUBIC)
@@ -207,7 +207,7 @@ def evaluate(
 
 def write_grid(path: str | os.PathLike, kept: Mapping[str, Sequence[torch.Tensor]], methods: Sequence[str]) -> Path:
     """A PNG with one row per face: LR (nearest-enlarged) | bicubic | each model | HR, with a label row."""
-    from pkdn.checkpoint import atomic_write
+    from pkdn.fileio import atomic_write
 
     cols = ["lr", *methods, "hr"]
     rows = len(kept["hr"])

@@ -53,7 +53,7 @@ class _SROnly(nn.Module):
 
 def export_onnx(model: nn.Module, path: str | os.PathLike, lr_size: int | tuple[int, int] = 16, opset: int = 17) -> Path:
     """Write ``model`` (a student) as an ONNX file taking LR images of ``lr_size``; dynamic batch."""
-    from pkdn.checkpoint import atomic_write
+    from pkdn.fileio import atomic_write
 
     check_student(model)
     h, w = (lr_size, lr_size) if isinstance(lr_size, int) else lr_size

@@ -24,7 +24,6 @@ from __future__ import annotations
 import glob
 import math
 import os
-import tempfile
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,15 +36,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from pkdn.fileio import atomic_save_png
+
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif"}
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file (mkstemp makes it 0600)
 
 #: smallest input side ``pkdn sr`` accepts.
 MIN_SIDE = 2
@@ -254,19 +248,8 @@ def check_out_dir(out_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike
 
 
 def save_png_atomic(img: Image.Image, path: Path) -> None:
-    """Write ``img`` as PNG to ``path`` through a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format="PNG", compress_level=1)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write ``img`` as PNG through a temporary file and a rename (fast compression: outputs are many)."""
+    atomic_save_png(img, path, compress_level=1)
 
 
 @dataclass

@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
+from pkdn.fileio import atomic_save_png, atomic_write_bytes
 from pkdn.data.degrade import CROPS, DEFAULT_CROP, ImageError, hr_from_image, load_rgb, lr_from_hr
 
 log = logging.getLogger(__name__)
@@ -102,31 +102,6 @@ class Summary:
 
 
 # ----------------------------------------------------------------------------- helpers
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual file mode
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_save_png(img: Image.Image, path: Path) -> None:
-    import io
-
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=6)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

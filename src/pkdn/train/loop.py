@@ -28,7 +28,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
-from pkdn.checkpoint import atomic_write, load_model, save_model
+from pkdn.checkpoint import load_model, save_model
+from pkdn.fileio import atomic_write
 from pkdn.config import TrainConfig, config_from_dict, dump_config
 from pkdn.data.dataset import FaceSRDataset
 from pkdn.losses import student_loss, teacher_loss
