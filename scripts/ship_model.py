@@ -1,0 +1,98 @@
+"""Ship a trained student: copy its best weights into the package and write the model card.
+
+    python scripts/ship_model.py --run runs/lite_student [--baseline runs/lite_student_nokd] \
+        [--data ../shared/data/celeba] [--dest src/pkdn/weights]
+
+Evaluates the student (and the --no-distill baseline, when given) beside
+bicubic on the test split with the project's protocol, reads training time
+and validation scores from the runs' log.jsonl (and the teacher's, found from
+the student's config), writes ``DEST/pkdn_student_lite.safetensors`` and
+``DEST/MODEL_CARD.md`` atomically, and prints the card.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pkdn.checkpoint import SHIPPED, load_model, read_metadata
+from pkdn.config import load_config
+from pkdn.evaluate import evaluate
+from pkdn.fileio import atomic_write_bytes
+from pkdn.metrics import PROTOCOL
+
+
+def run_summary(run: Path) -> dict:
+    """Steps, wall time (summed over invocations, resumes included) and best validation of a run folder."""
+    events = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    seconds, start = 0.0, None
+    for e in events:
+        if e["event"] == "start":
+            start = e["time"]
+        elif e["event"] in ("end", "pause") and start is not None:
+            seconds, start = seconds + e["time"] - start, None
+    vals = [e for e in events if e["event"] == "val"]
+    best = max(vals, key=lambda e: e["psnr"]) if vals else None
+    ends = [e for e in events if e["event"] in ("end", "pause")]
+    return {"steps": ends[-1]["step"] if ends else 0, "hours": seconds / 3600, "best_val": best,
+            "finished": bool(ends) and ends[-1]["event"] == "end"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, required=True, help="the student's run folder")
+    ap.add_argument("--baseline", type=Path, help="run folder of the --no-distill student (same budget)")
+    ap.add_argument("--data", default="../shared/data/celeba", help="folder holding test/ face crops")
+    ap.add_argument("--dest", type=Path, default=SHIPPED.parent)
+    args = ap.parse_args()
+
+    cfg = load_config(args.run / "config.yaml")
+    models = {"PKDN student (lite)": load_model(args.run / "best.safetensors")}
+    if args.baseline:
+        models["student without distillation"] = load_model(args.baseline / "best.safetensors")
+    result, _ = evaluate(models, args.data, split="test")
+
+    stu = run_summary(args.run)
+    lines = [
+        "# pkdn shipped model: PKDN student, `lite` preset",
+        "",
+        f"Weights: `{SHIPPED.name}` (safetensors, model config in its metadata); "
+        "`pkdn.checkpoint.load_model()` and `pkdn sr` load it by default.",
+        "",
+        f"## Test split ({args.data}, x8, 16 x 16 -> 128 x 128)",
+        "",
+        result.markdown(),
+        "",
+        f"Protocol: {PROTOCOL}. Printed by `python scripts/ship_model.py --run {args.run}"
+        + (f" --baseline {args.baseline}" if args.baseline else "") + "`.",
+        "",
+        "## Training",
+        "",
+        f"- Student: {stu['steps']} steps of {cfg.batch_size} faces, {stu['hours']:.2f} h on the machine that ran it; "
+        f"best validation ({stu['best_val']['images']} val faces) {stu['best_val']['psnr']:.2f} dB / {stu['best_val']['ssim']:.4f} "
+        f"at step {stu['best_val']['step']}.",
+    ]
+    if cfg.teacher:
+        trun = Path(cfg.teacher).parent
+        if (trun / "log.jsonl").exists():
+            t = run_summary(trun)
+            lines.append(f"- Teacher (`{cfg.teacher}`): {t['steps']} steps, {t['hours']:.2f} h; best validation "
+                         f"with the HR parsing map {t['best_val']['psnr']:.2f} dB / {t['best_val']['ssim']:.4f}.")
+    if args.baseline:
+        b = run_summary(args.baseline)
+        lines.append(f"- No-distillation baseline: {b['steps']} steps, {b['hours']:.2f} h; best validation "
+                     f"{b['best_val']['psnr']:.2f} dB / {b['best_val']['ssim']:.4f}.")
+    lines += ["- Data: the 11,000 train faces of ../shared/data/celeba prepared by `pkdn prepare` (central square, "
+              "PIL bicubic, MediaPipe landmark parsing maps for the teacher).",
+              "", "## Config (the student run's config.yaml)", "", "```yaml",
+              (args.run / "config.yaml").read_text().rstrip(), "```", ""]
+    card = "\n".join(lines)
+    meta = read_metadata(args.run / "best.safetensors")
+    assert meta["model_config"]["kind"] == "student"
+    atomic_write_bytes(args.dest / SHIPPED.name, (args.run / "best.safetensors").read_bytes())
+    atomic_write_bytes(args.dest / "MODEL_CARD.md", card.encode())
+    print(card)
+
+
+if __name__ == "__main__":
+    main()
