@@ -130,3 +130,18 @@ def test_config_errors_are_one_line(tmp_path, prepared_small, capsys):
     cfg = _config(tmp_path, prepared_small, "student")
     assert cli(["train", "student", "--config", str(cfg)]) == 2
     assert "needs `teacher: MODEL_FILE`" in capsys.readouterr().err
+
+
+def test_bf16_channels_last_path_trains(tmp_path, prepared_small):
+    """The mixed-precision / channels-last options run end to end (bf16 autocast works on CPUs too)."""
+    cfg = _config(tmp_path, prepared_small, steps=6, val_every=6, amp="bf16", channels_last=True)
+    assert cli(["train", "teacher", "--config", str(cfg), "--no-progress"]) == 0
+    val = _events(tmp_path / "run_teacher", "val")
+    assert val[-1]["psnr"] > val[0]["psnr"]
+    assert load_model(tmp_path / "run_teacher" / "best.safetensors").config.kind == "teacher"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    cfg = load_config(path)
+    assert cfg.stage in path.name and cfg.model.preset in path.name
