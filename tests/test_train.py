@@ -90,7 +90,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, prepared_small):
     assert cli(["train", "teacher", "--config", cfg, "--no-progress", "--stop-after", "5"]) == 0
     assert _events(cut / "run_teacher", "pause")[0]["step"] == 5
     assert cli(["train", "teacher", "--config", cfg, "--no-progress"]) == 2  # refuses to start over a run
-    assert cli(["train", "teacher", "--config", cfg, "--no-progress", "--resume"]) == 0
+    assert cli(["train", "teacher", "--config", cfg, "--no-progress", "--resume", "--set", "optim.lr=0.1"]) == 2
+    assert cli(["train", "teacher", "--config", cfg, "--no-progress", "--resume", "--set", "threads=1"]) == 0
     a = load_file(whole / "run_teacher" / "last.safetensors")
     b = load_file(cut / "run_teacher" / "last.safetensors")
     assert a.keys() == b.keys()

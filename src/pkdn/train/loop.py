@@ -120,9 +120,24 @@ def _check_run_folder(out: Path, cfg: TrainConfig, resume: bool) -> None:
     if resume and saved.exists():
         import yaml
 
-        old = config_from_dict(yaml.safe_load(saved.read_text()))
-        if asdict(old) != asdict(cfg):
-            raise ValueError(f"{saved}: the run was started with another config; resume with that one")
+        old, new = _experiment(config_from_dict(yaml.safe_load(saved.read_text()))), _experiment(cfg)
+        diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        if diff:
+            raise ValueError(f"{saved}: the run was started with another config (differs in {diff}); "
+                             "resume with that one")
+
+
+# Where things are and what runs them, not what is trained: a run may move (other folders, machine, threads)
+# and still resume.
+_LOCATIONS = ("out_dir", "teacher", "device", "threads", "data.root", "data.num_workers")
+
+
+def _experiment(cfg: TrainConfig) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for k, v in asdict(cfg).items():
+        for kk, vv in (v.items() if isinstance(v, dict) and k != "model" else [(None, v)]):
+            flat[f"{k}.{kk}" if kk else k] = vv
+    return {k: v for k, v in flat.items() if k not in _LOCATIONS}
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None,
