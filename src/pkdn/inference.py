@@ -76,42 +76,12 @@ def check_student(model: nn.Module, source: str = "model") -> nn.Module:
     return model
 
 
-class _LinearGate(nn.Module):
-    """A channel-attention gate (1x1 conv, ReLU, 1x1 conv, sigmoid on a pooled (B, C, 1, 1) map) as two
-    matrix products: same numbers, without the convolution machinery that dominates at 1 x 1."""
-
-    def __init__(self, c1: nn.Conv2d, c2: nn.Conv2d) -> None:
-        super().__init__()
-        self.w1, self.b1 = nn.Parameter(c1.weight.detach().flatten(1), False), nn.Parameter(c1.bias.detach(), False)
-        self.w2, self.b2 = nn.Parameter(c2.weight.detach().flatten(1), False), nn.Parameter(c2.bias.detach(), False)
-
-    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        b, c = pooled.shape[:2]
-        g = F.linear(torch.relu(F.linear(pooled.reshape(b, c), self.w1, self.b1)), self.w2, self.b2)
-        return torch.sigmoid(g).reshape(b, c, 1, 1)
-
-
-def fuse_for_inference(model: nn.Module) -> nn.Module:
-    """Swap each channel-attention gate (1x1 convs) for :class:`_LinearGate`, in place."""
-    from pkdn.models.blocks import ChannelAttention
-
-    for m in model.modules():
-        if isinstance(m, ChannelAttention) and isinstance(m.gate, nn.Sequential):
-            convs = [c for c in m.gate if isinstance(c, nn.Conv2d)]
-            kinds = [type(c) for c in m.gate]
-            if kinds == [nn.Conv2d, nn.ReLU, nn.Conv2d, nn.Sigmoid] and all(c.kernel_size == (1, 1) for c in convs):
-                m.gate = _LinearGate(*convs).to(convs[0].weight.device)
-    return model
-
-
-def prepare(model: nn.Module, device: str | torch.device | None = "cpu", fuse: bool = True) -> nn.Module:
-    """Put a network in its fastest inference form: eval mode, no grads, channels-last, fused gates."""
+def prepare(model: nn.Module, device: str | torch.device | None = "cpu") -> nn.Module:
+    """Put a network in its fastest inference form: eval mode, no grads, channels-last."""
     dev = resolve_device(device)
     model = model.eval().to(dev)
     for p in model.parameters():
         p.requires_grad_(False)
-    if fuse:
-        fuse_for_inference(model)
     return model.to(memory_format=torch.channels_last)
 
 
