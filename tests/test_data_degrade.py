@@ -64,8 +64,23 @@ def _convertible_files(tmp, face):
     Image.fromarray(a16).save(tmp / "gray16.png")
     rgb.convert("P").save(tmp / "palette.png")
     rgb.convert("CMYK").save(tmp / "cmyk.jpg")
+    _save_rgb16_png(np.asarray(rgb, dtype=np.uint16) * 257, tmp / "rgb16.png")
     return {"gray.png": "grayscale", "rgba.png": "alpha", "gray16.png": "16-bit", "palette.png": "palette",
-            "cmyk.jpg": "CMYK"}
+            "cmyk.jpg": "CMYK", "rgb16.png": "16-bit RGB PNG"}
+
+
+def _save_rgb16_png(a: np.ndarray, path) -> None:
+    """A 16-bit-per-channel RGB PNG (PIL cannot write one; PIL reads it as 8-bit RGB without a word)."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    h, w, _ = a.shape
+    raw = b"".join(b"\x00" + a[y].astype(">u2").tobytes() for y in range(h))
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def test_bad_inputs_raise_one_line_errors_naming_the_file(tmp_path, faces):
@@ -87,6 +102,7 @@ def test_convertible_inputs_become_rgb_with_a_note(tmp_path, faces):
         img = load_rgb(tmp_path / name, notes=notes)
         assert img.mode == "RGB" and img.size == Image.open(faces[0]).size
         assert len(notes) == 1 and notes[0].startswith(str(tmp_path / name)) and frag in notes[0], notes
+    assert np.array_equal(np.asarray(load_rgb(tmp_path / "rgb16.png")), np.asarray(Image.open(faces[0]).convert("RGB")))
     g16 = np.asarray(load_rgb(tmp_path / "gray16.png"))
     g8 = np.asarray(load_rgb(tmp_path / "gray.png"))
     assert np.abs(g16.astype(int) - g8.astype(int)).max() <= 1  # 16-bit scaled, not clipped
