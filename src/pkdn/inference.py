@@ -104,7 +104,9 @@ def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     """8-bit RGB PIL image -> (3, h, w) float32 in [0, 1]."""
     if img.mode != "RGB":
         raise ValueError(f"expected an RGB image, got mode {img.mode}")
-    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
+    from pkdn.data.degrade import to_float_tensor
+
+    return to_float_tensor(img)
 
 
 def tensor_to_pil(t: torch.Tensor) -> Image.Image:
