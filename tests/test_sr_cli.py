@@ -119,8 +119,8 @@ def test_every_bad_input_is_named_and_the_rest_processed(model_file, lr_faces, t
     rc = main(["sr", str(src), "-o", str(out), "--model", str(model_file), "--no-progress"])
     lines = _stderr_lines(capsys)
     assert rc == 1  # some failed
-    errors = [line for line in lines if line.startswith("pkdn: error: ")]
-    warnings = [line for line in lines if line.startswith("pkdn: warning: ")]
+    errors = [line for line in lines if line.startswith("pkdn sr: error: ")]
+    warnings = [line for line in lines if line.startswith("pkdn sr: warning: ")]
     assert len(errors) + len(warnings) == len(lines)
     failing = ["corrupt", "truncated", "non-image", "empty", "huge", "too-large-for-sr"]
     converted = ["grayscale", "rgba", "16-bit"]  # converted to 8-bit RGB with a one-line warning
@@ -137,7 +137,7 @@ def test_every_bad_input_is_named_and_the_rest_processed(model_file, lr_faces, t
     # --strict: the convertible ones are refused too, each with one error line
     out2 = tmp_path / "out2"
     assert main(["sr", str(src), "-o", str(out2), "--model", str(model_file), "--strict", "--no-progress"]) == 1
-    errors = [line for line in _stderr_lines(capsys) if line.startswith("pkdn: error: ")]
+    errors = [line for line in _stderr_lines(capsys) if line.startswith("pkdn sr: error: ")]
     for kind in failing + converted:
         assert len([line for line in errors if str(bad[kind]) in line]) == 1, kind
     assert sorted(p.name for p in out2.iterdir()) == ["good.png"]

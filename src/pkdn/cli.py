@@ -58,7 +58,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
                           parser=args.parser, checkpoint=args.checkpoint, split=args.split, seed=args.seed,
                           limit=args.limit, progress=not args.no_progress)
     except (ValueError, FileNotFoundError, ImportError) as e:
-        print(f"pkdn prepare: error: {e}", file=sys.stderr)
+        _err("prepare", str(e))
         return 2
     print("\n".join(summary.lines()))
     return 0
@@ -82,14 +82,15 @@ def _run_show(args: argparse.Namespace) -> int:
         path = write_grid(args.root, args.out_png, split=args.split, n=args.num,
                           seed=None if args.seed < 0 else args.seed, zoom=args.zoom)
     except (ValueError, FileNotFoundError) as e:
-        print(f"pkdn show: error: {e}", file=sys.stderr)
+        _err("show", str(e))
         return 2
     print(f"wrote {path}")
     return 0
 
 
-def _err(msg: str) -> None:
-    print(f"pkdn: error: {msg}", file=sys.stderr, flush=True)
+def _err(cmd: str, msg: str) -> None:
+    """One line on stderr, prefixed like argparse's own errors so scripts can grep one pattern."""
+    print(f"pkdn {cmd}: error: {msg}", file=sys.stderr, flush=True)
 
 
 def _add_sr(sub: argparse._SubParsersAction) -> None:
@@ -125,17 +126,17 @@ def _run_sr(args: argparse.Namespace) -> int:
     try:
         model = inference.load(args.model, device=args.device)
     except (OSError, ValueError, RuntimeError) as e:
-        _err(str(e))
+        _err("sr", str(e))
         return 2
     try:
         report = inference.sr_files(
             model, args.inputs, args.out_dir, batch_size=args.batch_size, max_side=args.max_side,
             progress=args.progress, strict=args.strict,
-            on_error=lambda name, reason: _err(f"{name}: {reason}"),
-            on_note=lambda line: print(f"pkdn: warning: {line}", file=sys.stderr, flush=True),
+            on_error=lambda name, reason: _err("sr", f"{name}: {reason}"),
+            on_note=lambda line: print(f"pkdn sr: warning: {line}", file=sys.stderr, flush=True),
         )
     except ValueError as e:
-        _err(str(e))
+        _err("sr", str(e))
         return 2
     n_fail = len(report.failed)
     print(f"wrote {len(report.written)} image(s) to {args.out_dir}" + (f"; {n_fail} input(s) failed" if n_fail else ""))
@@ -188,10 +189,10 @@ def _run_eval(args: argparse.Namespace) -> int:
         result, kept = evaluate.evaluate(
             models, args.dataset, split=args.split, limit=args.limit, batch_size=args.batch_size,
             keep=args.grid_faces if args.grid else 0, progress=args.progress, crop=args.crop,
-            on_error=lambda name, reason: _err(reason if reason.startswith(name) else f"{name}: {reason}"),
+            on_error=lambda name, reason: _err("eval", reason if reason.startswith(name) else f"{name}: {reason}"),
         )
     except (OSError, ValueError, RuntimeError) as e:
-        _err(str(e))
+        _err("eval", str(e))
         return 2
     table = result.markdown()
     print(table)
@@ -224,20 +225,20 @@ def _run_export(args: argparse.Namespace) -> int:
     try:
         from pkdn import export
     except ImportError as e:
-        _err(f"ONNX export needs the export extra (pip install 'pkdn[export]'): {e}")
+        _err("export", f"ONNX export needs the export extra (pip install 'pkdn[export]'): {e}")
         return 2
     try:
         model = inference.load(args.model, device="cpu")
         path = export.export_onnx(model, args.output, lr_size=args.size, opset=args.opset)
     except (OSError, ValueError, RuntimeError, ImportError) as e:
-        _err(str(e))
+        _err("export", str(e))
         return 2
     print(f"wrote {path} (input lr: (batch, 3, {args.size}, {args.size}) in [0, 1]; output sr: x{model.config.scale}, clamped)")
     if not args.no_check:
         try:
             diff = export.check_parity(model, path, torch.rand(4, 3, args.size, args.size, generator=torch.Generator().manual_seed(0)))
         except ImportError as e:
-            _err(f"parity check needs onnxruntime (pip install 'pkdn[export]'): {e}")
+            _err("export", f"parity check needs onnxruntime (pip install 'pkdn[export]'): {e}")
             return 2
         ok = diff <= 1e-4
         print(f"onnxruntime vs PyTorch: max abs difference {diff:.2e} ({'ok' if ok else 'ABOVE 1e-4'})")
@@ -279,7 +280,7 @@ def _run_train(args: argparse.Namespace) -> int:
         out = train(cfg, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after,
                     max_minutes=args.max_minutes)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f"pkdn train: error: {e}", file=sys.stderr)
+        _err("train", str(e))
         return 2
     print(f"run folder: {out} (best model: {out / 'best.safetensors'})")
     return 0

@@ -10,7 +10,6 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from pkdn.data.degrade import BICUBIC
 from pkdn.priors.labels import FLIP_SWAP, num_channels, to_tensor
 
 
@@ -26,7 +25,7 @@ def _chw(arr: np.ndarray) -> torch.Tensor:
 
 
 class FaceSRDataset(Dataset):
-    """(LR, LR bicubic-upsampled, HR, parsing) samples of one split of a prepared dataset.
+    """(LR, HR, parsing) samples of one split of a prepared dataset.
 
     Files are paired by name (``hr/<stem>.png`` with ``lr/<stem>.png`` and
     ``parsing/<stem>.png``); a missing partner raises ``FileNotFoundError``
@@ -38,7 +37,9 @@ class FaceSRDataset(Dataset):
     moves to the next epoch), so it does not depend on DataLoader workers or
     on where an interrupted run resumed; without it, torch's global RNG is used.
 
-    Items: ``{"lr": (3,h,w), "lr_up": (3,H,W), "hr": (3,H,W), "parsing": (C,H,W), "name": str}``,
+    The networks bicubic-upsample the LR input themselves, so no upsampled copy is made here.
+
+    Items: ``{"lr": (3,h,w), "hr": (3,H,W), "parsing": (C,H,W), "name": str}``,
     floats in [0, 1]; "parsing" is left out when ``with_parsing=False``.
     """
 
@@ -99,9 +100,7 @@ class FaceSRDataset(Dataset):
                     hr, lr = np.rot90(hr, k), np.rot90(lr, k)
                     if lab is not None:
                         lab = np.rot90(lab, k)
-        lr_img = Image.fromarray(np.ascontiguousarray(lr), "RGB")
-        lr_up = np.array(lr_img.resize((hr.shape[1], hr.shape[0]), BICUBIC))
-        item = {"lr": _chw(lr), "lr_up": _chw(lr_up), "hr": _chw(hr), "name": name}
+        item = {"lr": _chw(lr), "hr": _chw(hr), "name": name}
         if lab is not None:
             item["parsing"] = to_tensor(np.ascontiguousarray(lab), self.scheme)
         return item
