@@ -19,7 +19,6 @@ from pkdn.checkpoint import SHIPPED, load_model, read_metadata
 from pkdn.config import load_config
 from pkdn.evaluate import evaluate
 from pkdn.fileio import atomic_write_bytes
-from pkdn.metrics import PROTOCOL
 
 
 def run_summary(run: Path) -> dict:
@@ -63,7 +62,7 @@ def main() -> None:
         "",
         result.markdown(),
         "",
-        f"Protocol: {PROTOCOL}. Printed by `python scripts/ship_model.py --run {args.run}"
+        f"Printed by `python scripts/ship_model.py --run {args.run}"
         + (f" --baseline {args.baseline}" if args.baseline else "") + "`.",
         "",
         "## Training",

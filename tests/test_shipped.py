@@ -1,0 +1,32 @@
+"""The student shipped inside the package: loaded by default, and better than bicubic on real test faces.
+
+The full-test-split numbers are printed by ``scripts/ship_model.py`` into
+``src/pkdn/weights/MODEL_CARD.md``; this test re-measures a slice of the test
+split so that a change to the networks, the metrics or the weights file that
+breaks the shipped model fails CI.
+"""
+from __future__ import annotations
+
+from pkdn import checkpoint
+from pkdn.evaluate import BICUBIC, evaluate
+from pkdn.models import preset_config
+
+N_FACES = 96
+MIN_GAIN_DB = 2.0  # the issue's floor; the shipped file gives +2.75 dB on this slice, +2.91 on the whole split
+
+
+def test_shipped_student_is_the_default_lite_student():
+    assert checkpoint.SHIPPED.is_file(), "the package must ship its student"
+    model = checkpoint.load_model()  # no path: the shipped file
+    assert model.config == preset_config("student", "lite")
+    assert not model.training
+    card = checkpoint.SHIPPED.with_name("MODEL_CARD.md").read_text()
+    assert "| bicubic |" in card and "PKDN student (lite)" in card
+
+
+def test_shipped_student_beats_bicubic_on_test_faces(celeba):
+    result, _ = evaluate({"shipped": checkpoint.load_model()}, celeba, split="test", limit=N_FACES)
+    assert len(result.names) == N_FACES and not result.failed
+    (bp, bs), (sp, ss) = result.mean(BICUBIC), result.mean("shipped")
+    assert sp - bp >= MIN_GAIN_DB, f"shipped student {sp:.2f} dB vs bicubic {bp:.2f} dB"
+    assert ss > bs + 0.08  # +0.12 measured on this slice
