@@ -7,8 +7,14 @@ breaks the shipped model fails CI.
 """
 from __future__ import annotations
 
+import numpy as np
+from PIL import Image
+
+from _eval_helpers import write_lr_faces
 from pkdn import checkpoint
+from pkdn.cli import main
 from pkdn.evaluate import BICUBIC, evaluate
+from pkdn.inference import load, super_resolve
 from pkdn.models import preset_config
 
 N_FACES = 96
@@ -33,13 +39,6 @@ def test_shipped_student_beats_bicubic_on_test_faces(celeba):
 
 
 def test_sr_cli_without_model_uses_the_shipped_student(celeba, tmp_path):
-    import numpy as np
-    from PIL import Image
-
-    from _eval_helpers import write_lr_faces
-    from pkdn.cli import main
-    from pkdn.inference import load, super_resolve
-
     write_lr_faces(celeba, tmp_path / "lr", n=3)
     assert main(["sr", str(tmp_path / "lr"), "-o", str(tmp_path / "out"), "--no-progress"]) == 0
     model = load()  # the Python API's default is the shipped student too

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from pkdn.data.degrade import ImageError, load_rgb, to_float_tensor
 from pkdn.fileio import atomic_save_png
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif"}
@@ -104,8 +105,6 @@ def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     """8-bit RGB PIL image -> (3, h, w) float32 in [0, 1]."""
     if img.mode != "RGB":
         raise ValueError(f"expected an RGB image, got mode {img.mode}")
-    from pkdn.data.degrade import to_float_tensor
-
     return to_float_tensor(img)
 
 
@@ -255,8 +254,6 @@ def sr_files(
     through ``on_note(line)``; with ``strict`` they fail instead.
     Raises ``ValueError`` only for an unusable ``out_dir`` (checked before any work).
     """
-    from pkdn.data.degrade import ImageError, load_rgb
-
     check_student(model)
     files, report_errors, many = expand_inputs(inputs)
     out = check_out_dir(out_dir, inputs, files)

@@ -87,6 +87,7 @@ def load_rgb(path: str | os.PathLike, *, min_size: int = MIN_SIZE, max_pixels: i
                     raise ImageError(p, f"image too large ({w}x{h} = {w * h / 1e6:.0f} Mpx > "
                                         f"{max_pixels / 1e6:.0f} Mpx; possible decompression bomb)")
                 im.load()
+                fmt = im.format  # exif_transpose may return a copy without it
                 img = ImageOps.exif_transpose(im)
                 img.load()
     except ImageError:
@@ -101,7 +102,7 @@ def load_rgb(path: str | os.PathLike, *, min_size: int = MIN_SIZE, max_pixels: i
     w, h = img.size
     if min(w, h) < min_size:
         raise ImageError(p, f"image too small ({w}x{h}; need at least {min_size} px per side)")
-    if img.mode in ("RGB", "RGBA") and _png_bit_depth(p) == 16:
+    if fmt == "PNG" and img.mode in ("RGB", "RGBA") and _png_bit_depth(p) == 16:
         # PIL keeps only the high byte of 16-bit colour PNGs without saying so; say it.
         local.append(f"{p}: 16-bit {img.mode} PNG reduced to 8 bits per channel")
     img = _to_rgb(img, str(p), local)
@@ -113,7 +114,7 @@ def load_rgb(path: str | os.PathLike, *, min_size: int = MIN_SIZE, max_pixels: i
 
 
 def _png_bit_depth(path: Path) -> int | None:
-    """Bit depth from a PNG's IHDR chunk (None for other files)."""
+    """Bit depth from a PNG's IHDR chunk (None if the header is not one); PIL does not expose it."""
     with open(path, "rb") as f:
         head = f.read(26)
     return head[24] if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" else None
