@@ -18,7 +18,28 @@ from torch import nn
 from pkdn.fileio import atomic_write
 from pkdn.models import ModelConfig, from_config
 
-SHIPPED = Path(__file__).parent / "weights" / "pkdn_student_lite.safetensors"
+WEIGHTS = Path(__file__).parent / "weights"
+#: the models shipped in the package, by the name users give ``--model`` / ``load(name)``.
+#: "lite" learned from clean bicubic LR; "real" (when shipped) from realistically degraded LR.
+SHIPPED_MODELS: dict[str, Path] = {"lite": WEIGHTS / "pkdn_student_lite.safetensors"}
+DEFAULT_MODEL = "lite"
+SHIPPED = SHIPPED_MODELS[DEFAULT_MODEL]
+
+
+def resolve_model(model: str | os.PathLike | None) -> Path:
+    """A shipped model's name (or None: the default) or a file path -> the model file's path."""
+    if model is None:
+        model = DEFAULT_MODEL
+    if isinstance(model, str) and model in SHIPPED_MODELS:
+        path = SHIPPED_MODELS[model]
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: shipped model {model!r} is missing from this installation")
+        return path
+    path = Path(model)
+    if not path.is_file():
+        names = ", ".join(SHIPPED_MODELS)
+        raise FileNotFoundError(f"{path}: no such model file (shipped models: {names})")
+    return path
 
 
 def save_model(path: str | os.PathLike, model: nn.Module, extra: dict | None = None) -> None:
@@ -45,14 +66,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 
 def load_model(path: str | os.PathLike | None = None, map_location: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the network stored at ``path`` (default: the shipped student), in eval mode."""
-    if path is None:
-        path = SHIPPED
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no shipped model in this installation; pass a model file")
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such model file")
+    """Rebuild the network stored at ``path`` (a file, a shipped model's name, or None: the default), in eval mode."""
+    path = resolve_model(path)
     config = ModelConfig.from_dict(read_metadata(path)["model_config"])
     model = from_config(config)
     model.load_state_dict(load_file(str(path), device=str(map_location)))

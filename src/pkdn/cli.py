@@ -103,7 +103,7 @@ def _add_sr(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob")
     p.add_argument("-o", "--out-dir", required=True, metavar="OUT_DIR", help="output folder (not an input folder)")
-    p.add_argument("--model", metavar="CKPT", default=None, help="student model file (default: the shipped student)")
+    p.add_argument("--model", metavar="NAME|FILE", default=None, help="shipped model name (lite, real) or a student model file (default: lite)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--batch-size", type=int, default=8, metavar="N", help="faces per forward pass (default 8)")
     p.add_argument("--max-side", type=int, default=512, metavar="PX", help="refuse inputs with a longer side (default 512)")
@@ -210,7 +210,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a student model to ONNX (checked in onnxruntime against PyTorch)")
     p.add_argument("output", metavar="OUT.onnx")
-    p.add_argument("--model", metavar="CKPT", default=None, help="student model file (default: the shipped student)")
+    p.add_argument("--model", metavar="NAME|FILE", default=None, help="shipped model name (lite, real) or a student model file (default: lite)")
     p.add_argument("--size", type=int, default=16, help="LR side length the graph takes (default 16); batch is dynamic")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
