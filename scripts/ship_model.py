@@ -2,12 +2,15 @@
 
     python scripts/ship_model.py --run runs/lite_student [--baseline runs/lite_student_nokd] \
         [--data ../shared/data/celeba] [--dest src/pkdn/weights]
+    python scripts/ship_model.py --name real --run runs/real_student --compare lite \
+        --degraded runs/real_world_sets/full
 
 Evaluates the student (and the --no-distill baseline, when given) beside
 bicubic on the test split with the project's protocol, reads training time
 and validation scores from the runs' log.jsonl (and the teacher's, found from
-the student's config), writes ``DEST/pkdn_student_lite.safetensors`` and
-``DEST/MODEL_CARD.md`` atomically, and prints the card.
+the student's config), writes ``DEST/pkdn_student_<name>.safetensors`` and
+``DEST/MODEL_CARD_<name>.md`` atomically, and prints the card. ``--compare`` adds a shipped model's rows and
+``--degraded`` a second table on a `pkdn degrade` folder.
 """
 from __future__ import annotations
 
@@ -17,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pkdn.checkpoint import SHIPPED, load_model, read_metadata
+from pkdn.checkpoint import WEIGHTS, load_model, read_metadata
 from pkdn.config import load_config
 from pkdn.evaluate import evaluate
 from pkdn.fileio import atomic_write_bytes
 
-STUDENT, BASELINE = "PKDN student (lite)", "student without distillation"
+BASELINE = "student without distillation"
 
 
 def run_summary(run: Path) -> dict:
@@ -43,31 +46,46 @@ def run_summary(run: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--name", default="lite", help="the shipped model's name (lite, real)")
     ap.add_argument("--run", type=Path, required=True, help="the student's run folder")
+    ap.add_argument("--compare", action="append", default=[], metavar="SHIPPED",
+                    help="a shipped model to score beside it (e.g. lite)")
+    ap.add_argument("--degraded", type=Path, help="a `pkdn degrade` folder to score on too")
     ap.add_argument("--baseline", type=Path, help="run folder of the --no-distill student (same budget)")
     ap.add_argument("--data", default="../shared/data/celeba", help="folder holding test/ face crops")
-    ap.add_argument("--dest", type=Path, default=SHIPPED.parent)
+    ap.add_argument("--dest", type=Path, default=WEIGHTS)
     args = ap.parse_args()
 
+    STUDENT = f"PKDN student ({args.name})"
+    weights = f"pkdn_student_{args.name}.safetensors"
     cfg = load_config(args.run / "config.yaml")
     models = {STUDENT: load_model(args.run / "best.safetensors")}
     if args.baseline:
         models[BASELINE] = load_model(args.baseline / "best.safetensors")
+    for name in args.compare:
+        models[f"shipped {name}"] = load_model(name)
     result, _ = evaluate(models, args.data, split="test")
+    extra_tables = []
+    if args.degraded:
+        deg, _ = evaluate(models, args.degraded)
+        extra_tables = [f"## Degraded test faces ({args.degraded}, made by `pkdn degrade`)", "", deg.markdown(), ""]
 
     stu = run_summary(args.run)
     lines = [
-        "# pkdn shipped model: PKDN student, `lite` preset",
+        f"# pkdn shipped model `{args.name}`: PKDN student, `{cfg.model.preset}` preset",
         "",
-        f"Weights: `{SHIPPED.name}` (safetensors, model config in its metadata); "
-        "`pkdn.checkpoint.load_model()` and `pkdn sr` load it by default.",
+        f"Weights: `{weights}` (safetensors, model config in its metadata); "
+        f"`pkdn sr --model {args.name}` and `pkdn.checkpoint.load_model({args.name!r})` load it.",
         "",
         f"## Test split ({args.data}, x8, 16 x 16 -> 128 x 128)",
         "",
         result.markdown(),
         "",
-        f"Printed by `python scripts/ship_model.py --run {args.run}"
-        + (f" --baseline {args.baseline}" if args.baseline else "") + "`.",
+        *extra_tables,
+        f"Printed by `python scripts/ship_model.py --name {args.name} --run {args.run}"
+        + (f" --baseline {args.baseline}" if args.baseline else "")
+        + "".join(f" --compare {c}" for c in args.compare)
+        + (f" --degraded {args.degraded}" if args.degraded else "") + "`.",
         "",
     ]
     if args.baseline:
@@ -92,15 +110,19 @@ def main() -> None:
         b = run_summary(args.baseline)
         lines.append(f"- No-distillation baseline: {b['steps']} steps, {b['hours']:.2f} h; best validation "
                      f"{b['best_val']['psnr']:.2f} dB / {b['best_val']['ssim']:.4f}.")
+    if cfg.init:
+        lines.append(f"- Started from `{cfg.init}` (fine-tuned, not trained from scratch).")
     lines += ["- Data: the 11,000 train faces of ../shared/data/celeba prepared by `pkdn prepare` (central square, "
-              "PIL bicubic, MediaPipe landmark parsing maps for the teacher).",
+              "PIL bicubic, MediaPipe landmark parsing maps for the teacher)"
+              + ("; LR synthesised on the fly by the realistic degradation of `data.degrade` below "
+                 "(docs/degradation.md)." if cfg.data.degrade.enabled else "."),
               "", "## Config (the student run's config.yaml)", "", "```yaml",
               (args.run / "config.yaml").read_text().rstrip(), "```", ""]
     card = "\n".join(lines)
     meta = read_metadata(args.run / "best.safetensors")
     assert meta["model_config"]["kind"] == "student"
-    atomic_write_bytes(args.dest / SHIPPED.name, (args.run / "best.safetensors").read_bytes())
-    atomic_write_bytes(args.dest / "MODEL_CARD.md", card.encode())
+    atomic_write_bytes(args.dest / weights, (args.run / "best.safetensors").read_bytes())
+    atomic_write_bytes(args.dest / f"MODEL_CARD_{args.name}.md", card.encode())
     print(card)
 
 

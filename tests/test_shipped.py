@@ -1,7 +1,7 @@
 """The student shipped inside the package: loaded by default, and better than bicubic on real test faces.
 
 The full-test-split numbers are printed by ``scripts/ship_model.py`` into
-``src/pkdn/weights/MODEL_CARD.md``; this test re-measures a slice of the test
+``src/pkdn/weights/MODEL_CARD_lite.md``; this test re-measures a slice of the test
 split so that a change to the networks, the metrics or the weights file that
 breaks the shipped model fails CI.
 """
@@ -26,7 +26,7 @@ def test_shipped_student_is_the_default_lite_student():
     model = checkpoint.load_model()  # no path: the shipped file
     assert model.config == preset_config("student", "lite")
     assert not model.training
-    card = checkpoint.SHIPPED.with_name("MODEL_CARD.md").read_text()
+    card = checkpoint.SHIPPED.with_name("MODEL_CARD_lite.md").read_text()
     assert "| bicubic |" in card and "PKDN student (lite)" in card
 
 

@@ -14,6 +14,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
+from pkdn.data.degrade import Degradation
 from pkdn.losses import DistillSchedule
 
 
@@ -30,6 +31,8 @@ class DataSection:
     augment: bool = True  # joint flips (left/right classes swapped) and 90-degree rotations
     num_workers: int = 0
     val_limit: int | None = None  # validate on the first N val images only (None: all)
+    # realistic LR synthesised on the fly from HR (train and val; val with a fixed draw); see docs/degradation.md
+    degrade: Degradation = field(default_factory=Degradation)
 
 
 @dataclass
@@ -60,6 +63,7 @@ class TrainConfig:
     stage: str = "teacher"  # "teacher" or "student"
     out_dir: str = "runs/teacher"
     teacher: str | None = None  # the teacher's model file (student stage with distillation)
+    init: str | None = None  # start from these weights (a model file of the same network), e.g. to fine-tune
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
     optim: OptimSection = field(default_factory=OptimSection)
@@ -88,6 +92,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"config: {name} must be >= 1")
         self.distill.to_schedule()
+        self.data.degrade.validate()
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:

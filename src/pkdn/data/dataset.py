@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from pkdn.data.degrade import Degradation, degrade, sample_rng
 from pkdn.priors.labels import FLIP_SWAP, num_channels, to_tensor
 
 
@@ -21,7 +22,7 @@ def _read(path: Path, mode: str) -> np.ndarray:
 
 
 def _chw(arr: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(255.0)
+    return torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).float().div_(255.0)
 
 
 class FaceSRDataset(Dataset):
@@ -37,6 +38,10 @@ class FaceSRDataset(Dataset):
     moves to the next epoch), so it does not depend on DataLoader workers or
     on where an interrupted run resumed; without it, torch's global RNG is used.
 
+    With ``degradation`` enabled, the prepared LR is not read: a fresh realistic LR is synthesised from the
+    (augmented) HR face for every sample and epoch (:func:`pkdn.data.degrade.degrade`), also a function of
+    (seed, epoch, index) alone when ``seed`` is set.
+
     The networks bicubic-upsample the LR input themselves, so no upsampled copy is made here.
 
     Items: ``{"lr": (3,h,w), "hr": (3,H,W), "parsing": (C,H,W), "name": str}``,
@@ -45,22 +50,24 @@ class FaceSRDataset(Dataset):
 
     def __init__(self, root: str | os.PathLike, split: str = "train", parsing: str = "full",
                  augment: bool = False, with_parsing: bool = True, rotate: bool = True, flip: bool = True,
-                 seed: int | None = None):
+                 seed: int | None = None, degradation: Degradation | None = None):
         self.root = Path(root)
         self.split = split
         self.scheme = parsing
         self.channels = num_channels(parsing)  # validates the scheme name
         self.augment, self.with_parsing, self.rotate, self.flip = augment, with_parsing, rotate, flip
         self.seed, self.epoch = seed, 0
+        self.degradation = degradation if degradation is not None and degradation.enabled else None
         d = self.root / split
         if not (d / "hr").is_dir():
             raise FileNotFoundError(f"{d / 'hr'}: no such folder; prepare the data with `pkdn prepare`")
         cfg_path = self.root / "config.json"
         self.config = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+        self.scale = int(self.config.get("scale", 8))
         self.names = sorted(p.stem for p in (d / "hr").glob("*.png"))
         if not self.names:
             raise FileNotFoundError(f"{d / 'hr'}: no HR images")
-        kinds = ("lr", "parsing") if with_parsing else ("lr",)
+        kinds = (() if self.degradation else ("lr",)) + (("parsing",) if with_parsing else ())
         for k in kinds:
             have = {p.stem for p in (d / k).glob("*.png")} if (d / k).is_dir() else set()
             missing = [n for n in self.names if n not in have]
@@ -83,23 +90,27 @@ class FaceSRDataset(Dataset):
         name = self.names[i]
         d = self.root / self.split
         hr = _read(d / "hr" / f"{name}.png", "RGB")
-        lr = _read(d / "lr" / f"{name}.png", "RGB")
         lab = _read(d / "parsing" / f"{name}.png", "L") if self.with_parsing else None
-        if hr.shape[0] % lr.shape[0] or hr.shape[0] // lr.shape[0] != hr.shape[1] // lr.shape[1]:
+        lr = None if self.degradation is not None else _read(d / "lr" / f"{name}.png", "RGB")
+        if lr is not None and (hr.shape[0] % lr.shape[0] or hr.shape[0] // lr.shape[0] != hr.shape[1] // lr.shape[1]):
             raise ValueError(f"{d / 'lr' / (name + '.png')}: size {lr.shape[1]}x{lr.shape[0]} does not divide "
                              f"the HR size {hr.shape[1]}x{hr.shape[0]}")
         if self.augment:
             g = self._generator(i)
             if self.flip and torch.rand((), generator=g) < 0.5:
-                hr, lr = hr[:, ::-1], lr[:, ::-1]
-                if lab is not None:
-                    lab = FLIP_SWAP[lab[:, ::-1]]
+                hr = hr[:, ::-1]
+                lr = None if lr is None else lr[:, ::-1]
+                lab = None if lab is None else FLIP_SWAP[lab[:, ::-1]]
             if self.rotate:
                 k = int(torch.randint(0, 4, (), generator=g))
                 if k:
-                    hr, lr = np.rot90(hr, k), np.rot90(lr, k)
-                    if lab is not None:
-                        lab = np.rot90(lab, k)
+                    hr = np.rot90(hr, k)
+                    lr = None if lr is None else np.rot90(lr, k)
+                    lab = None if lab is None else np.rot90(lab, k)
+        if self.degradation is not None:
+            rng = sample_rng(self.seed, self.epoch, i) if self.seed is not None else np.random.default_rng()
+            lr, hr, lab = degrade(np.ascontiguousarray(hr), rng, self.degradation, scale=self.scale,
+                                  parsing=None if lab is None else np.ascontiguousarray(lab))
         item = {"lr": _chw(lr), "hr": _chw(hr), "name": name}
         if lab is not None:
             item["parsing"] = to_tensor(np.ascontiguousarray(lab), self.scheme)

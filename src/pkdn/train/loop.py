@@ -129,7 +129,7 @@ def _check_run_folder(out: Path, cfg: TrainConfig, resume: bool) -> None:
 
 # Where things are and what runs them, not what is trained: a run may move (other folders, machine, threads)
 # and still resume.
-_LOCATIONS = ("out_dir", "teacher", "device", "threads", "data.root", "data.num_workers")
+_LOCATIONS = ("out_dir", "teacher", "init", "device", "threads", "data.root", "data.num_workers")
 
 
 def _experiment(cfg: TrainConfig) -> dict[str, Any]:
@@ -174,6 +174,12 @@ def _train(cfg: TrainConfig, env: DistEnv, resume: bool, progress: bool, stop_af
         overrides.setdefault("parsing_channels", num_channels(cfg.data.parsing))
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.stage, cfg.model.preset, **overrides).to(env.device)
+    if cfg.init:
+        init = load_model(cfg.init)
+        if init.config != model.config:
+            raise ValueError(f"{cfg.init}: init weights are of another network than this run's "
+                             f"({init.config} vs {model.config})")
+        model.load_state_dict(init.state_dict())
 
     teacher = None
     if distill:
@@ -187,8 +193,10 @@ def _train(cfg: TrainConfig, env: DistEnv, resume: bool, progress: bool, stop_af
 
     needs_parsing = teacher_stage or distill
     train_set = FaceSRDataset(cfg.data.root, "train", parsing=cfg.data.parsing, augment=cfg.data.augment,
-                              with_parsing=needs_parsing, seed=cfg.seed)
-    val_set = FaceSRDataset(cfg.data.root, "val", parsing=cfg.data.parsing, with_parsing=teacher_stage)
+                              with_parsing=needs_parsing, seed=cfg.seed, degradation=cfg.data.degrade)
+    # validation sees one fixed draw of the degradation (epoch 0 of the run's seed), the same at every check
+    val_set = FaceSRDataset(cfg.data.root, "val", parsing=cfg.data.parsing, with_parsing=teacher_stage,
+                            seed=cfg.seed, degradation=cfg.data.degrade)
     sampler = EpochBatchSampler(len(train_set), cfg.batch_size, cfg.seed, env.rank, env.world)
 
     opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,

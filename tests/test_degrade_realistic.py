@@ -1,0 +1,174 @@
+"""The realistic degradation: seeded per (seed, epoch, index), each family does what it says, the degraded
+Dataset trains, and `pkdn degrade` writes a fixed test set with the usual bad-input rules."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from pkdn.cli import main as cli
+from pkdn.config import config_from_dict
+from pkdn.data.dataset import FaceSRDataset
+from pkdn.data.degrade import (
+    BICUBIC,
+    Degradation,
+    _jpeg,
+    _noise,
+    degrade,
+    family,
+    hr_from_image,
+    load_rgb,
+    sample_rng,
+)
+
+
+@pytest.fixture(scope="module")
+def hr_faces(celeba) -> list[np.ndarray]:
+    return [np.asarray(hr_from_image(load_rgb(p))) for p in sorted((celeba / "test").glob("*.jpg"))[:24]]
+
+
+def _clean(hr: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(hr).resize((hr.shape[1] // 8, hr.shape[0] // 8), BICUBIC))
+
+
+def _laplacian_energy(img: np.ndarray) -> float:
+    g = img.astype(np.float64).mean(-1)
+    lap = 4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]
+    return float((lap**2).mean())
+
+
+def test_degradation_is_a_function_of_seed_epoch_index(hr_faces):
+    d = Degradation(enabled=True)
+    hr = hr_faces[0]
+    a = degrade(hr, sample_rng(5, 2, 7), d)[0]
+    assert np.array_equal(a, degrade(hr, sample_rng(5, 2, 7), d)[0])
+    others = [degrade(hr, sample_rng(5, e, 7), d)[0] for e in (3, 4, 5)]
+    assert all(not np.array_equal(a, o) for o in others), "epochs must draw different LR"
+    assert a.shape == (16, 16, 3) and a.dtype == np.uint8
+
+
+def test_blur_lowers_high_frequencies(hr_faces):
+    d = family("blur")
+    ratios = [_laplacian_energy(degrade(hr, sample_rng(0, 0, i), d)[0]) / _laplacian_energy(_clean(hr))
+              for i, hr in enumerate(hr_faces)]
+    assert np.median(ratios) < 0.8, ratios
+    assert max(ratios) < 1.05, ratios
+
+
+def test_noise_raises_variance_by_the_configured_amount():
+    flat = np.full((256, 256, 3), 128.0, np.float32)
+    for sigma in (5.0, 15.0):
+        d = Degradation(enabled=True, noise_sigma=(sigma, sigma), p_poisson=0.0, p_grey_noise=0.0)
+        out = _noise(flat, sample_rng(0, 0, 0), d, d.noise_sigma)
+        assert abs(float((out - flat).std()) - sigma) < 0.03 * sigma
+    # Poisson noise grows with intensity (shot noise), Gaussian does not
+    d = Degradation(enabled=True, poisson_scale=(1.0, 1.0), p_poisson=1.0, p_grey_noise=0.0)
+    dark = _noise(np.full((128, 128, 3), 20.0, np.float32), sample_rng(0, 0, 1), d, d.noise_sigma) - 20.0
+    bright = _noise(np.full((128, 128, 3), 220.0, np.float32), sample_rng(0, 0, 1), d, d.noise_sigma) - 220.0
+    assert bright.std() > 2.5 * dark.std()
+
+
+def test_jpeg_produces_8x8_block_energy(hr_faces):
+    img = np.asarray(Image.fromarray(hr_faces[1]).resize((64, 64), BICUBIC), dtype=np.float32)
+    out = _jpeg(img, sample_rng(0, 0, 0), (10, 10))
+    # differences across columns: the block boundaries (one phase of 8) stand out against the rest
+    dx = np.abs(np.diff(out.mean(-1), axis=1)).mean(0) - np.abs(np.diff(img.mean(-1), axis=1)).mean(0)
+    per_phase = [dx[p::8].mean() for p in range(8)]
+    assert max(per_phase) > 2.0 * np.median(per_phase), per_phase
+    assert not np.array_equal(out, img)
+
+
+def test_whole_photo_branch_keeps_lr_and_hr_in_register(hr_faces):
+    # no blur/noise/JPEG: the tilted, shrunk and re-aligned face must match the clean LR of the moved HR
+    d = family("warp")
+    for i, hr in enumerate(hr_faces[:8]):
+        lr, hr2, _ = degrade(hr, sample_rng(1, 0, i), d)
+        mse = ((lr.astype(float) - _clean(hr2).astype(float)) ** 2).mean()
+        assert 10 * np.log10(255**2 / mse) > 24.0, i
+        assert not np.array_equal(hr2, hr), "the alignment error moves HR"
+
+
+def test_degraded_dataset_draws_fresh_lr_each_epoch(prepared_small):
+    ds = FaceSRDataset(prepared_small, "train", with_parsing=True, augment=True, seed=4,
+                       degradation=Degradation(enabled=True, p_clean=0.0))
+    a = ds[3]
+    assert torch.equal(a["lr"], ds[3]["lr"])
+    ds.set_epoch(1)
+    b = ds[3]
+    assert not torch.equal(a["lr"], b["lr"])
+    assert a["lr"].shape == (3, 8, 8) and a["parsing"].shape[1:] == a["hr"].shape[1:]
+
+
+def test_degraded_training_beats_bicubic_on_degraded_faces(prepared_small, tmp_path):
+    from pkdn.models.resize import resize
+
+    cfg = {
+        "stage": "student", "out_dir": str(tmp_path / "run"), "model": {"preset": "tiny"},
+        "data": {"root": str(prepared_small), "augment": True, "degrade": {"enabled": True}},
+        "distill": {"enabled": False},
+        "optim": {"lr": 3e-3, "schedule": "cosine", "min_lr": 1e-4},
+        "batch_size": 6, "steps": 300, "val_every": 300, "ckpt_every": 300, "log_every": 40, "seed": 2,
+        "threads": 2,
+    }
+    path = tmp_path / "student.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert cli(["train", "student", "--config", str(path), "--no-progress"]) == 0
+    log = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    final = [e for e in log if e["event"] == "val"][-1]
+    # bicubic on the very same degraded val draw
+    from pkdn.metrics import psnr_ssim_y
+
+    val = FaceSRDataset(prepared_small, "val", with_parsing=False, seed=2,
+                        degradation=config_from_dict(cfg).data.degrade)
+    lr = torch.stack([val[i]["lr"] for i in range(len(val))])
+    hr = torch.stack([val[i]["hr"] for i in range(len(val))])
+    bicubic = psnr_ssim_y(resize(lr, tuple(hr.shape[-2:])), hr)[0].mean().item()
+    assert final["psnr"] > bicubic + 0.2, (final["psnr"], bicubic)
+
+
+def test_pkdn_degrade_writes_a_fixed_set_and_reports_bad_input(celeba, tmp_path):
+    src = tmp_path / "faces"
+    src.mkdir()
+    for p in sorted((celeba / "test").glob("*.jpg"))[:3]:
+        (src / p.name).write_bytes(p.read_bytes())
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    out = tmp_path / "deg"
+    proc = subprocess.run([sys.executable, "-m", "pkdn.cli", "degrade", str(src), str(out), "--seed", "3"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("pkdn degrade: error: ") and "broken.png" in errors[0]
+    stems = sorted(p.stem for p in src.glob("*.jpg"))
+    assert sorted(p.stem for p in (out / "lr").glob("*.png")) == stems
+    for s in stems:
+        assert Image.open(out / "lr" / f"{s}.png").size == (16, 16)
+        assert Image.open(out / "hr" / f"{s}.png").size == (128, 128)
+    assert yaml.safe_load((out / "degrade.yaml").read_text())["seed"] == 3
+    assert not list(out.rglob("*.tmp")), "no temporary files left"
+    # the same seed rebuilds the same set; each file's draw does not depend on the others
+    again = tmp_path / "again"
+    (src / "broken.png").unlink()
+    (src / stems[0]).with_suffix(".jpg").unlink()
+    assert cli(["degrade", str(src), str(again), "--seed", "3"]) == 0
+    for s in stems[1:]:
+        assert np.array_equal(np.asarray(Image.open(out / "lr" / f"{s}.png")),
+                              np.asarray(Image.open(again / "lr" / f"{s}.png")))
+    # never inside its own input; a missing folder is one line
+    assert cli(["degrade", str(src), str(src / "out")]) == 2
+    assert cli(["degrade", str(tmp_path / "nope"), str(tmp_path / "o")]) == 2
+
+
+def test_eval_scores_a_degraded_folder(celeba, tmp_path):
+    out = tmp_path / "deg"
+    assert cli(["degrade", str(celeba / "test"), str(out), "--limit", "8", "--family", "noise"]) == 0
+    proc = subprocess.run([sys.executable, "-m", "pkdn.cli", "eval", str(out), "--model", "lite"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "8 images of" in proc.stdout and "| lite |" in proc.stdout
