@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -52,8 +53,10 @@ def _import_mediapipe():
     protobuf >= 6. Newer protobuf removed ``SymbolDatabase.GetPrototype``, which
     MediaPipe uses to read its outputs (and ``MessageFactory.GetPrototype``, which
     its import touches); the shim below restores both as aliases of
-    ``message_factory.GetMessageClass`` (no-op on protobuf < 5).
+    ``message_factory.GetMessageClass`` (no-op on protobuf < 5). On protobuf 4.25 MediaPipe's
+    every frame warns that ``GetPrototype`` is deprecated; nothing a user can act on, so it is hidden.
     """
+    warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated", category=UserWarning)
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
