@@ -228,6 +228,7 @@ def _train(cfg: TrainConfig, env: DistEnv, resume: bool, progress: bool, stop_af
 
     model.train()
     t_start = t_log = time.time()
+    cpu_log = time.process_time()
     start_step, n_run = step, 0
     running: dict[str, torch.Tensor] = {}  # loss parts summed on the device: read once per log line
     stop_at = cfg.steps if stop_after is None else min(cfg.steps, step + stop_after)
@@ -249,12 +250,14 @@ def _train(cfg: TrainConfig, env: DistEnv, resume: bool, progress: bool, stop_af
             log_now = step % cfg.log_every == 0 or step == cfg.steps
             if log_now:
                 means = dict(zip(running, (torch.stack(list(running.values())) / n_run).tolist()))
-                dt = time.time() - t_log
+                dt, cpu = time.time() - t_log, time.process_time() - cpu_log
+                # host_cpu_s: CPU seconds this process used in the interval; beside the wall time it
+                # shows a loop that waits (or, on a shared machine, one that is starved)
                 log("train", step, epoch=round(step / per_epoch, 3), lr=optim.lr,
-                    images_per_s=round(n_run * cfg.batch_size / dt, 2), **means)
+                    images_per_s=round(n_run * cfg.batch_size / dt, 2), host_cpu_s=round(cpu, 3), **means)
                 if bar is not None:
                     bar.set_postfix(loss=f"{means['total']:.4f}", refresh=False)
-                t_log, running, n_run = time.time(), {}, 0
+                t_log, cpu_log, running, n_run = time.time(), time.process_time(), {}, 0
             if step % cfg.val_every == 0 or step == cfg.steps:
                 if env.is_main:
                     scores = validate(model, val_set, env.device, cfg.data.val_limit)
