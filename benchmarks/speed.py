@@ -17,6 +17,7 @@ host (:class:`pkdn.restore.Restorer`) and its share of the conv peak measured in
 the same precision (bf16 convolutions have their own, higher, peak where the
 CPU computes bf16 natively).
 """
+
 from __future__ import annotations
 
 import os
@@ -108,11 +109,15 @@ def main() -> None:
     net = paths["fp32"].model.eval().requires_grad_(False).to(memory_format=torch.channels_last)
     gflops = model_gflops(net, args.size)
 
-    print(f"model: {what}; {n_params / 1e6:.3f} M parameters; LR {args.size}x{args.size} -> "
-          f"{args.size * net.config.scale}x{args.size * net.config.scale}")
-    print(f"machine: {cpu_name()} ({platform.machine()}, native bf16: {cpu_bf16_kind() or 'none'}), "
-          f"{os.cpu_count()} CPUs; torch {torch.__version__}; threads {args.threads}; "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
+    print(
+        f"model: {what}; {n_params / 1e6:.3f} M parameters; LR {args.size}x{args.size} -> "
+        f"{args.size * net.config.scale}x{args.size * net.config.scale}"
+    )
+    print(
+        f"machine: {cpu_name()} ({platform.machine()}, native bf16: {cpu_bf16_kind() or 'none'}), "
+        f"{os.cpu_count()} CPUs; torch {torch.__version__}; threads {args.threads}; "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}"
+    )
     print(f"GFLOPs / image: {gflops:.3f}")
 
     widths = sorted({c, 64})
@@ -134,9 +139,7 @@ def main() -> None:
                 sess = export.onnx_session(path, threads=args.threads)
                 for bs in (1, 32):
                     x = torch.rand(bs, 3, args.size, args.size)
-                    results.append(
-                        ("onnxruntime", bs, rate(lambda x=x: export.onnx_run(sess, x), bs, args.seconds))
-                    )
+                    results.append(("onnxruntime", bs, rate(lambda x=x: export.onnx_run(sess, x), bs, args.seconds)))
         except ImportError as e:
             print(f"(onnxruntime skipped: {e})")
 
@@ -161,8 +164,10 @@ def main() -> None:
     print(f"\nbest: {best[0]} at batch {best[1]}: {best[2]:.1f} images/s")
     mine = next(r for name, bs, r in results if bs == 32 and name == f"pytorch {picked.precision}")
     p = peak16 if picked.precision == "bf16" else peak
-    print(f"`pkdn sr` picks: {picked.path}: {mine:.1f} images/s at batch 32 = {100 * mine * gflops / p:.0f} % of "
-          f"the measured {'bf16' if picked.precision == 'bf16' else 'float32'} 3x3 conv peak ({p:.1f} GFLOP/s)")
+    print(
+        f"`pkdn sr` picks: {picked.path}: {mine:.1f} images/s at batch 32 = {100 * mine * gflops / p:.0f} % of "
+        f"the measured {'bf16' if picked.precision == 'bf16' else 'float32'} 3x3 conv peak ({p:.1f} GFLOP/s)"
+    )
 
     if torch.cuda.is_available():
         gnet = Restorer(net, device="cuda", precision="fp32").model
@@ -176,8 +181,10 @@ def main() -> None:
                     torch.cuda.synchronize()
 
                 r = rate(run, bs, args.seconds)
-                print(f"cuda {torch.cuda.get_device_name()} batch {bs}: {r:.1f} images/s "
-                      f"({100 * r * gflops / gpeak:.0f} % of its 3x3 conv peak {gpeak:.0f} GFLOP/s)")
+                print(
+                    f"cuda {torch.cuda.get_device_name()} batch {bs}: {r:.1f} images/s "
+                    f"({100 * r * gflops / gpeak:.0f} % of its 3x3 conv peak {gpeak:.0f} GFLOP/s)"
+                )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0, help="timing per precision")
     args = ap.parse_args()
     auto = Restorer(args.model)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()}; "
-          f"native bf16: {cpu_bf16_kind() or 'none'}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()}; "
+        f"native bf16: {cpu_bf16_kind() or 'none'}"
+    )
     print(f"`pkdn sr` picks: {auto.path}")
     paths = {p: Restorer(args.model, precision=p) for p in ("fp32", "bf16")}
     res, _ = evaluate(paths, args.data, split="test", limit=args.limit)

@@ -140,9 +140,11 @@ def main() -> None:
     device = resolve_device(args.device)
     log_every = args.log_every or max(1, args.steps // 3)
     ckpt_every = args.ckpt_every or max(1, args.steps // 2)
-    print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, preset {args.preset}, "
-          f"batch {args.batch}, amp {args.amp}, channels-last {args.channels_last}, {args.workers} loader workers; "
-          f"loop: log every {log_every}, checkpoint every {ckpt_every} steps")
+    print(
+        f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, preset {args.preset}, "
+        f"batch {args.batch}, amp {args.amp}, channels-last {args.channels_last}, {args.workers} loader workers; "
+        f"loop: log every {log_every}, checkpoint every {ckpt_every} steps"
+    )
     print("| stage | clock | bare step (before, after) | loop | loop / bare |")
     print("| --- | --- | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as tmp_dir:
@@ -152,22 +154,35 @@ def main() -> None:
         torch.manual_seed(1)
         save_model(teacher_file, build_model("teacher", args.preset))
         for stage in args.stages.split(","):
-            cfg = config_from_dict({
-                "stage": stage, "out_dir": str(tmp / f"run_{stage}"), "model": {"preset": args.preset},
-                "teacher": teacher_file if stage == "student" else None,
-                "data": {"root": str(data), "num_workers": args.workers, "val_limit": 4},
-                "batch_size": args.batch, "steps": args.steps + log_every, "log_every": log_every,
-                "val_every": 10**9, "ckpt_every": ckpt_every, "device": str(device.type), "amp": args.amp,
-                "channels_last": args.channels_last, "distill": {"schedule": "constant"},
-            })
+            cfg = config_from_dict(
+                {
+                    "stage": stage,
+                    "out_dir": str(tmp / f"run_{stage}"),
+                    "model": {"preset": args.preset},
+                    "teacher": teacher_file if stage == "student" else None,
+                    "data": {"root": str(data), "num_workers": args.workers, "val_limit": 4},
+                    "batch_size": args.batch,
+                    "steps": args.steps + log_every,
+                    "log_every": log_every,
+                    "val_every": 10**9,
+                    "ckpt_every": ckpt_every,
+                    "device": str(device.type),
+                    "amp": args.amp,
+                    "channels_last": args.channels_last,
+                    "distill": {"schedule": "constant"},
+                }
+            )
             before = bare_step_rate(cfg, device, cfg.teacher, args.steps)
             loop = loop_rate(cfg)
             after = bare_step_rate(cfg, device, cfg.teacher, args.steps)
             name = f"{args.preset} {stage}" + (" (distilled)" if stage == "student" else "")
             for i, clock in enumerate(("wall", "CPU time")):
                 bare = (before[i] + after[i]) / 2
-                print(f"| {name} | {clock} | {bare:.1f} images/s ({before[i]:.1f}, {after[i]:.1f}) | "
-                      f"{loop[i]:.1f} images/s | {100 * loop[i] / bare:.0f} % |", flush=True)
+                print(
+                    f"| {name} | {clock} | {bare:.1f} images/s ({before[i]:.1f}, {after[i]:.1f}) | "
+                    f"{loop[i]:.1f} images/s | {100 * loop[i] / bare:.0f} % |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

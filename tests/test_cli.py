@@ -22,8 +22,9 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.g
 
 
 def _pkdn(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pkdn.cli", *args], capture_output=True, text=True, env=ENV,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pkdn.cli", *args], capture_output=True, text=True, env=ENV, timeout=timeout
+    )
 
 
 def test_help_says_what_pkdn_does_and_version_is_printed(capsys):
@@ -86,7 +87,20 @@ def test_train_set_values_take_the_config_fields_type(tmp_path, capsys):
 
     cfg = load_config(REPO / "configs" / "lite_teacher.yaml", ["optim.lr=2e-4", "optim.min_lr=1e-7", "steps=1e3"])
     assert cfg.optim.lr == 2e-4 and isinstance(cfg.optim.lr, float) and cfg.steps == 1000
-    assert main(["train", "teacher", "--config", str(REPO / "configs" / "lite_teacher.yaml"),
-                 "--set", "optim.lr=fast", "--out", str(tmp_path / "run")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "teacher",
+                "--config",
+                str(REPO / "configs" / "lite_teacher.yaml"),
+                "--set",
+                "optim.lr=fast",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("pkdn train: error:") and "optim.lr" in err and "'fast'" in err

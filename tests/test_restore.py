@@ -66,10 +66,29 @@ def test_torchrun_splits_the_inputs_across_processes(model_file, faces, tmp_path
     bad = folder.parent / "bad" / "broken.png"
     bad.write_text("not a png")
     out = tmp_path / "out"
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "pkdn.cli", "sr", str(folder), str(bad), "-o", str(out), "--model", str(model_file), "--no-progress"]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "pkdn.cli",
+        "sr",
+        str(folder),
+        str(bad),
+        "-o",
+        str(out),
+        "--model",
+        str(model_file),
+        "--no-progress",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode != 0 and sorted(p.stem for p in out.glob("*.png")) == sorted(hrs), r.stderr[-3000:]
     summaries = [line for line in r.stdout.splitlines() if line.startswith("wrote ")]

@@ -14,6 +14,7 @@ HR / 8, both PIL bicubic); an ``hr/`` image without an ``lr/`` partner is
 degraded the same way. Bicubic is PIL's x8 bicubic of the same LR. Metrics
 follow :data:`pkdn.metrics.PROTOCOL`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -64,7 +65,9 @@ def find_samples(dataset: str | os.PathLike, split: str = "test") -> list[Sample
     return [Sample(p.stem, p) for p in files]
 
 
-def load_pair(sample: Sample, hr_size: int = 128, scale: int = 8, crop: str = DEFAULT_CROP) -> tuple[Image.Image, Image.Image]:
+def load_pair(
+    sample: Sample, hr_size: int = 128, scale: int = 8, crop: str = DEFAULT_CROP
+) -> tuple[Image.Image, Image.Image]:
     """(LR, HR) PIL images of one sample with the project's degradation (``crop``: see ``hr_from_image``)."""
     hr = hr_from_image(load_rgb(sample.hr_path), hr_size, crop=crop)
     if sample.lr_path is not None:

@@ -27,7 +27,9 @@ from pkdn.fileio import atomic_write_bytes
 log = logging.getLogger(__name__)
 
 #: file extensions every command treats as images (folders are listed with these; `pkdn prepare`, `sr`, `eval`).
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".gif"})
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".gif"}
+)
 #: refuse images above this many pixels (decompression bombs); 64 Mpx.
 MAX_PIXELS = 64_000_000
 #: default smallest side accepted by ``load_rgb``.
@@ -74,14 +76,22 @@ def _to_rgb(img: Image.Image, path: str, notes: list[str]) -> Image.Image:
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         notes.append(f"{path}: {mode} with alpha composited onto white, converted to RGB")
         return Image.alpha_composite(bg, rgba).convert("RGB")
-    label = {"L": "grayscale", "1": "1-bit", "P": "palette", "CMYK": "CMYK", "YCbCr": "YCbCr",
-             "LAB": "Lab", "HSV": "HSV"}.get(mode, mode)
+    label = {
+        "L": "grayscale",
+        "1": "1-bit",
+        "P": "palette",
+        "CMYK": "CMYK",
+        "YCbCr": "YCbCr",
+        "LAB": "Lab",
+        "HSV": "HSV",
+    }.get(mode, mode)
     notes.append(f"{path}: {label} image ({mode}) converted to RGB")
     return img.convert("RGB")
 
 
-def load_rgb(path: str | os.PathLike, *, min_size: int = MIN_SIZE, max_pixels: int = MAX_PIXELS,
-             notes: list[str] | None = None) -> Image.Image:
+def load_rgb(
+    path: str | os.PathLike, *, min_size: int = MIN_SIZE, max_pixels: int = MAX_PIXELS, notes: list[str] | None = None
+) -> Image.Image:
     """Read ``path`` as an 8-bit RGB image, or raise :class:`ImageError`.
 
     Checks, each with a one-line message naming the file: missing, not a
@@ -104,8 +114,11 @@ def load_rgb(path: str | os.PathLike, *, min_size: int = MIN_SIZE, max_pixels: i
             with Image.open(p) as im:
                 w, h = im.size
                 if w * h > max_pixels:
-                    raise ImageError(p, f"image too large ({w}x{h} = {w * h / 1e6:.0f} Mpx > "
-                                        f"{max_pixels / 1e6:.0f} Mpx; possible decompression bomb)")
+                    raise ImageError(
+                        p,
+                        f"image too large ({w}x{h} = {w * h / 1e6:.0f} Mpx > "
+                        f"{max_pixels / 1e6:.0f} Mpx; possible decompression bomb)",
+                    )
                 im.load()
                 fmt = im.format  # exif_transpose may return a copy without it
                 img = ImageOps.exif_transpose(im)

@@ -27,9 +27,7 @@ from pkdn.restore import (  # noqa: F401 - re-exported: the names this module ha
 )
 
 
-def load(
-    path_or_name: str | os.PathLike | None = None, device: str | torch.device | None = "cpu"
-) -> nn.Module:
+def load(path_or_name: str | os.PathLike | None = None, device: str | torch.device | None = "cpu") -> nn.Module:
     """A student network (shipped name, file, or None: the default shipped one) in eval mode on ``device``.
 
     Teacher files are refused with :class:`TeacherModelError`.

@@ -12,6 +12,7 @@ Run folder:
     log.jsonl            one JSON line per log / validation event
     tb/                  TensorBoard logs (if tensorboard is installed)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -76,8 +77,9 @@ class _Logger:
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, dataset: FaceSRDataset, device: torch.device, limit: int | None = None,
-             batch_size: int = 16) -> dict[str, float]:
+def validate(
+    model: torch.nn.Module, dataset: FaceSRDataset, device: torch.device, limit: int | None = None, batch_size: int = 16
+) -> dict[str, float]:
     """Mean Y-channel PSNR/SSIM (:data:`pkdn.metrics.PROTOCOL`) over the first ``limit`` images of ``dataset``."""
     was_training = model.training
     model.eval()
@@ -108,8 +110,9 @@ def _check_run_folder(out: Path, cfg: TrainConfig, resume: bool) -> None:
         old, new = _experiment(config_from_dict(yaml.safe_load(saved.read_text()))), _experiment(cfg)
         diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         if diff:
-            raise ValueError(f"{saved}: the run was started with another config (differs in {diff}); "
-                             "resume with that one")
+            raise ValueError(
+                f"{saved}: the run was started with another config (differs in {diff}); resume with that one"
+            )
 
 
 # Where things are and what runs them, not what is trained: a run may move (other folders, machine, threads)
@@ -120,13 +123,18 @@ _LOCATIONS = ("out_dir", "teacher", "device", "threads", "data.root", "data.num_
 def _experiment(cfg: TrainConfig) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for k, v in asdict(cfg).items():
-        for kk, vv in (v.items() if isinstance(v, dict) and k != "model" else [(None, v)]):
+        for kk, vv in v.items() if isinstance(v, dict) and k != "model" else [(None, v)]:
             flat[f"{k}.{kk}" if kk else k] = vv
     return {k: v for k, v in flat.items() if k not in _LOCATIONS}
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None,
-          max_minutes: float | None = None) -> Path:
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after: int | None = None,
+    max_minutes: float | None = None,
+) -> Path:
     """Run (or continue, with ``resume``) the training described by ``cfg``; returns the run folder.
 
     ``stop_after`` (steps) and ``max_minutes`` end this invocation early with
@@ -166,22 +174,31 @@ def _build_networks(cfg: TrainConfig, env: DistEnv) -> tuple[torch.nn.Module, to
     if teacher.config.kind != "teacher":
         raise ValueError(f"{cfg.teacher}: is a {teacher.config.kind} model, not a teacher")
     if teacher.config.parsing_channels != num_channels(cfg.data.parsing):
-        raise ValueError(f"{cfg.teacher}: takes {teacher.config.parsing_channels} parsing channels, "
-                         f"data.parsing={cfg.data.parsing!r} gives {num_channels(cfg.data.parsing)}")
+        raise ValueError(
+            f"{cfg.teacher}: takes {teacher.config.parsing_channels} parsing channels, "
+            f"data.parsing={cfg.data.parsing!r} gives {num_channels(cfg.data.parsing)}"
+        )
     if cfg.channels_last:
         teacher = teacher.to(memory_format=torch.channels_last)
     return model, teacher
 
 
-def _train(cfg: TrainConfig, env: DistEnv, resume: bool, progress: bool, stop_after: int | None,
-           max_minutes: float | None) -> Path:
+def _train(
+    cfg: TrainConfig, env: DistEnv, resume: bool, progress: bool, stop_after: int | None, max_minutes: float | None
+) -> Path:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = _start_run_folder(cfg, env, resume)
     model, teacher = _build_networks(cfg, env)
     needs_parsing = cfg.stage == "teacher" or teacher is not None
-    train_set = FaceSRDataset(cfg.data.root, "train", parsing=cfg.data.parsing, augment=cfg.data.augment,
-                              with_parsing=needs_parsing, seed=cfg.seed)
+    train_set = FaceSRDataset(
+        cfg.data.root,
+        "train",
+        parsing=cfg.data.parsing,
+        augment=cfg.data.augment,
+        with_parsing=needs_parsing,
+        seed=cfg.seed,
+    )
     val_set = FaceSRDataset(cfg.data.root, "val", parsing=cfg.data.parsing, with_parsing=cfg.stage == "teacher")
     sampler = EpochBatchSampler(len(train_set), cfg.batch_size, cfg.seed, env.rank, env.world)
     per_epoch = sampler.batches_per_epoch
@@ -210,8 +227,14 @@ def _train(cfg: TrainConfig, env: DistEnv, resume: bool, progress: bool, stop_af
         return parts
 
     def save_state() -> None:
-        state = {"model": model.state_dict(), **optim.state_dict(), "step": step, "best_psnr": best,
-                 "rng": torch.get_rng_state(), "config": asdict(cfg)}
+        state = {
+            "model": model.state_dict(),
+            **optim.state_dict(),
+            "step": step,
+            "best_psnr": best,
+            "rng": torch.get_rng_state(),
+            "config": asdict(cfg),
+        }
         atomic_write(out / "last.pt", lambda tmp: torch.save(state, tmp))
         save_model(out / "last.safetensors", model, extra={"step": step})
 
@@ -236,8 +259,13 @@ def _train(cfg: TrainConfig, env: DistEnv, resume: bool, progress: bool, stop_af
         epoch, skip = divmod(step, per_epoch)
         sampler.set_position(epoch, skip)
         train_set.set_epoch(epoch)
-        loader = DataLoader(train_set, batch_sampler=sampler, num_workers=cfg.data.num_workers,
-                            pin_memory=env.device.type == "cuda", persistent_workers=False)
+        loader = DataLoader(
+            train_set,
+            batch_sampler=sampler,
+            num_workers=cfg.data.num_workers,
+            pin_memory=env.device.type == "cuda",
+            persistent_workers=False,
+        )
         for batch in loader:
             batch = {k: v.to(env.device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
             parts = run_step(batch)
@@ -253,8 +281,15 @@ def _train(cfg: TrainConfig, env: DistEnv, resume: bool, progress: bool, stop_af
                 dt, cpu = time.time() - t_log, time.process_time() - cpu_log
                 # host_cpu_s: CPU seconds this process used in the interval; beside the wall time it
                 # shows a loop that waits (or, on a shared machine, one that is starved)
-                log("train", step, epoch=round(step / per_epoch, 3), lr=optim.lr,
-                    images_per_s=round(n_run * cfg.batch_size / dt, 2), host_cpu_s=round(cpu, 3), **means)
+                log(
+                    "train",
+                    step,
+                    epoch=round(step / per_epoch, 3),
+                    lr=optim.lr,
+                    images_per_s=round(n_run * cfg.batch_size / dt, 2),
+                    host_cpu_s=round(cpu, 3),
+                    **means,
+                )
                 if bar is not None:
                     bar.set_postfix(loss=f"{means['total']:.4f}", refresh=False)
                 t_log, cpu_log, running, n_run = time.time(), time.process_time(), {}, 0
@@ -266,8 +301,11 @@ def _train(cfg: TrainConfig, env: DistEnv, resume: bool, progress: bool, stop_af
                         bar.write(f"step {step}: val PSNR {scores['psnr']:.3f} dB, SSIM {scores['ssim']:.4f}")
                     if scores["psnr"] > best:
                         best = scores["psnr"]
-                        save_model(out / "best.safetensors", model,
-                                   extra={"step": step, "val_psnr": scores["psnr"], "val_ssim": scores["ssim"]})
+                        save_model(
+                            out / "best.safetensors",
+                            model,
+                            extra={"step": step, "val_psnr": scores["psnr"], "val_ssim": scores["ssim"]},
+                        )
                 env.barrier()
             if max_minutes is not None and step < stop_at and (log_now or not env.distributed):
                 if _all_agree(time.time() - t_start > 60 * max_minutes, env):
@@ -285,8 +323,15 @@ def _train(cfg: TrainConfig, env: DistEnv, resume: bool, progress: bool, stop_af
         dist.all_gather_object(digests, digest)
     else:
         digests = [digest]
-    log("end" if step >= cfg.steps else "pause", step, steps_this_run=step - start_step, best_psnr=best,
-        weights_digest=digest, ranks_in_sync=len(set(digests)) == 1, rank_digests=digests)
+    log(
+        "end" if step >= cfg.steps else "pause",
+        step,
+        steps_this_run=step - start_step,
+        best_psnr=best,
+        weights_digest=digest,
+        ranks_in_sync=len(set(digests)) == 1,
+        rank_digests=digests,
+    )
     if bar is not None:
         bar.close()
     log.close()
