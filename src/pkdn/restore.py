@@ -27,6 +27,7 @@ Under ``torchrun`` each process takes every ``world``-th input (``shard``).
 
 from __future__ import annotations
 
+import functools
 import glob
 import math
 import os
@@ -237,93 +238,103 @@ class Restorer:
         checked for clashes over all inputs first, so every process agrees).
         Raises ``ValueError`` only for an unusable ``out_dir`` (checked before any work).
         """
+        from tqdm import tqdm
+
         rank, world = shard
         files, missing, many = expand_inputs(inputs)
         out = check_out_dir(out_dir, inputs, files)
         out.mkdir(parents=True, exist_ok=True)
-        report = SrReport()
-        from tqdm import tqdm
-
         todo, clashes = _assign_outputs(files, out)
         todo = todo[rank::world]
         show = (many if progress is None else progress) and rank == 0
         bar = tqdm(total=len(todo), unit="face", disable=not show, dynamic_ncols=True, leave=True)
-
-        def fail(name: str, reason: str) -> None:
-            report.failed.append((name, reason))
-            if on_error:
-                bar.clear()
-                on_error(name, reason)
-                bar.refresh()
-
-        def note(line: str) -> None:
-            report.notes.append(line)
-            if on_note:
-                bar.clear()
-                on_note(line)
-                bar.refresh()
-
+        run = _FileRun(bar, on_error, on_note)
         if rank == 0:  # input-level problems once, not once per process
             for name, reason in missing + clashes:
-                fail(name, reason)
-
-        def read(src: Path) -> tuple[torch.Tensor, list[str]]:
-            notes: list[str] = []
-            img = load_rgb(src, min_size=MIN_SIDE, notes=notes)
-            if notes and strict:
-                raise ImageError(src, "; ".join(n.removeprefix(f"{src}: ") for n in notes) + " (refused: --strict)")
-            w, h = img.size
-            if max(w, h) > max_side:
-                raise ImageError(
-                    src, f"image too large for x{self.scale} super-resolution ({w}x{h}; at most {max_side} px a side)"
-                )
-            return to_float_tensor(img), notes
-
-        def write(t: torch.Tensor, target: Path) -> Path:
-            return save_png(tensor_to_pil(t), target, compress_level=OUTPUT_COMPRESS_LEVEL)
-
-        pending: list[tuple[Path, Path, Future]] = []
+                run.fail(name, reason)
+        reader = functools.partial(_read_input, strict=strict, max_side=max_side, scale=self.scale)
         groups: dict[tuple[int, int], list[tuple[Path, Path, torch.Tensor]]] = {}
-
-        def flush(group: list[tuple[Path, Path, torch.Tensor]]) -> None:
+        with ThreadPoolExecutor(io_threads) as read_pool, ThreadPoolExecutor(io_threads) as write_pool:
             try:
-                sr = self.sr_batch(torch.stack([t for _, _, t in group])).cpu()
-            except Exception as e:  # a failed batch must not stop the others
-                for src, _, _ in group:
-                    fail(str(src), f"super-resolution failed ({_one_line(e)})")
-            else:
-                pending.extend((src, dst, writer.submit(write, img, dst)) for (src, dst, _), img in zip(group, sr))
-            bar.update(len(group))
-
-        with ThreadPoolExecutor(io_threads) as reader, ThreadPoolExecutor(io_threads) as writer:
-            try:
-                for src, dst, fut in _prefetch(reader, read, todo, ahead=2 * self.batch_size):
+                for src, dst, fut in _prefetch(read_pool, reader, todo, ahead=2 * self.batch_size):
                     try:
                         t, notes = fut.result()
-                    except ImageError as e:
-                        fail(str(src), e.problem)
-                        bar.update(1)
-                        continue
-                    except Exception as e:  # anything else unexpected about one file
-                        fail(str(src), f"unreadable ({_one_line(e)})")
+                    except Exception as e:  # one bad file: report it, go on
+                        run.fail(str(src), e.problem if isinstance(e, ImageError) else f"unreadable ({_one_line(e)})")
                         bar.update(1)
                         continue
                     for n in notes:
-                        note(n)
+                        run.note(n)
                     g = groups.setdefault(tuple(t.shape[-2:]), [])
                     g.append((src, dst, t))
                     if len(g) >= self.batch_size:
-                        flush(groups.pop(tuple(t.shape[-2:])))
+                        self._run_group(groups.pop(tuple(t.shape[-2:])), write_pool, run)
                 for g in groups.values():
-                    flush(g)
-                for src, dst, fut in pending:
-                    try:
-                        report.written.append(fut.result())
-                    except Exception as e:
-                        fail(str(src), f"cannot write {dst} ({_one_line(e)})")
+                    self._run_group(g, write_pool, run)
+                run.collect_writes()
             finally:
                 bar.close()
-        return report
+        return run.report
+
+    def _run_group(self, group: list[tuple[Path, Path, torch.Tensor]], pool: ThreadPoolExecutor, run: _FileRun) -> None:
+        """One batch of equal-sized inputs through the network; their PNGs go to the writer threads."""
+        try:
+            sr = self.sr_batch(torch.stack([t for _, _, t in group])).cpu()
+        except Exception as e:  # a failed batch must not stop the others
+            for src, _, _ in group:
+                run.fail(str(src), f"super-resolution failed ({_one_line(e)})")
+        else:
+            for (src, dst, _), img in zip(group, sr):
+                run.pending.append((src, dst, pool.submit(_write_output, img, dst)))
+        run.bar.update(len(group))
+
+
+class _FileRun:
+    """The report of one :meth:`Restorer.files` call, its callbacks and its writes in flight."""
+
+    def __init__(self, bar, on_error: Callable[[str, str], None] | None, on_note: Callable[[str], None] | None):
+        self.report, self.bar = SrReport(), bar
+        self.on_error, self.on_note = on_error, on_note
+        self.pending: list[tuple[Path, Path, Future]] = []
+
+    def fail(self, name: str, reason: str) -> None:
+        self.report.failed.append((name, reason))
+        if self.on_error:
+            self.bar.clear()  # print above the progress bar, not through it
+            self.on_error(name, reason)
+            self.bar.refresh()
+
+    def note(self, line: str) -> None:
+        self.report.notes.append(line)
+        if self.on_note:
+            self.bar.clear()
+            self.on_note(line)
+            self.bar.refresh()
+
+    def collect_writes(self) -> None:
+        for src, dst, fut in self.pending:
+            try:
+                self.report.written.append(fut.result())
+            except Exception as e:
+                self.fail(str(src), f"cannot write {dst} ({_one_line(e)})")
+        self.pending = []
+
+
+def _read_input(src: Path, *, strict: bool, max_side: int, scale: int) -> tuple[torch.Tensor, list[str]]:
+    """One input file -> (3, h, w) tensor and its conversion notes, or :class:`ImageError` (a reader thread)."""
+    notes: list[str] = []
+    img = load_rgb(src, min_size=MIN_SIDE, notes=notes)
+    if notes and strict:
+        raise ImageError(src, "; ".join(n.removeprefix(f"{src}: ") for n in notes) + " (refused: --strict)")
+    w, h = img.size
+    if max(w, h) > max_side:
+        raise ImageError(src, f"image too large for x{scale} super-resolution ({w}x{h}; at most {max_side} px a side)")
+    return to_float_tensor(img), notes
+
+
+def _write_output(t: torch.Tensor, target: Path) -> Path:
+    """(3, H, W) SR tensor -> PNG at ``target`` (a writer thread)."""
+    return save_png(tensor_to_pil(t), target, compress_level=OUTPUT_COMPRESS_LEVEL)
 
 
 def _prefetch(pool: ThreadPoolExecutor, fn: Callable, todo: Sequence[tuple[Path, Path]], ahead: int) -> Iterator:
