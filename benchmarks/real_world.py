@@ -24,9 +24,9 @@ import numpy as np
 from PIL import Image
 
 from pkdn import evaluate, inference
-from pkdn.data.degrade import BICUBIC, family, hr_from_image, load_rgb
+from pkdn.data.degrade import BICUBIC, family, hr_from_image
 from pkdn.data.degraded_set import make_degraded_set
-from pkdn.fileio import atomic_save_png
+from pkdn.imageio import load_rgb, save_png
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,8 +61,8 @@ def build_sets(faces: Path, work: Path, limit: int | None) -> dict[str, Path]:
         if not (out / "lr").is_dir() or len(list((out / "lr").glob("*.png"))) < len(files):
             for p in files:
                 hr = np.asarray(hr_from_image(load_rgb(p)))
-                atomic_save_png(Image.fromarray(hr), out / "hr" / f"{p.stem}.png")
-                atomic_save_png(Image.fromarray(_foreign(hr, kind)), out / "lr" / f"{p.stem}.png")
+                save_png(Image.fromarray(hr), out / "hr" / f"{p.stem}.png")
+                save_png(Image.fromarray(_foreign(hr, kind)), out / "lr" / f"{p.stem}.png")
         sets[f"foreign-{kind}"] = out
     return sets
 

@@ -10,9 +10,14 @@ inference mode) over the shapes the student runs (its width, and 64, at
 128/64/32 px), once before and once after the model is timed, keeping the
 best: on a noisy machine both numbers move together, so the ratio holds. FLOPs count 2 per multiply-add, convolutions and matrix products
 (torch.utils.flop_counter), at the trained 16 -> 128 size.
-Backends: PyTorch eager (inference mode, channels-last, fused attention gates)
-and onnxruntime (the `pkdn export` graph), plus CUDA when present.
+Backends: PyTorch eager in float32 and in bf16 autocast (inference mode,
+channels-last, fused attention gates), onnxruntime (the `pkdn export` graph),
+plus CUDA when present. The last lines name the path `pkdn sr` picks on this
+host (:class:`pkdn.restore.Restorer`) and its share of the conv peak measured in
+the same precision (bf16 convolutions have their own, higher, peak where the
+CPU computes bf16 natively).
 """
+
 from __future__ import annotations
 
 import os
@@ -41,18 +46,21 @@ def rate(fn, n_items: int, seconds: float) -> float:
             return n * n_items / dt
 
 
-def conv_peak(channels: list[int], seconds: float, device: str = "cpu") -> list[tuple[int, int, int, float]]:
+def conv_peak(
+    channels: list[int], seconds: float, device: str = "cpu", dtype: torch.dtype = torch.float32
+) -> list[tuple[int, int, int, float]]:
     rows = []
     for c in channels:
         for size, batch in ((128, 8), (64, 32), (32, 32)):
-            w = torch.randn(c, c, 3, 3, device=device)
-            b = torch.randn(c, device=device)
-            x = torch.randn(batch, c, size, size, device=device).contiguous(memory_format=torch.channels_last)
+            w = torch.randn(c, c, 3, 3, device=device, dtype=dtype)
+            b = torch.randn(c, device=device, dtype=dtype)
+            x = torch.randn(batch, c, size, size, device=device, dtype=dtype)
+            x = x.contiguous(memory_format=torch.channels_last)
             w = w.contiguous(memory_format=torch.channels_last)
             flops = 2 * c * c * 9 * size * size * batch
             sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
-            def run():
+            def run(x=x, w=w, b=b, sync=sync):
                 F.conv2d(x, w, b, padding=1)
                 sync()
 
@@ -83,8 +91,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from pkdn import checkpoint
-    from pkdn.inference import check_student, prepare
+    from pkdn.device import cpu_bf16_kind, cpu_name
     from pkdn.models import build_model
+    from pkdn.restore import Restorer
 
     if args.model:
         net, what = checkpoint.load_model(args.model), args.model
@@ -93,25 +102,33 @@ def main() -> None:
             net, what = checkpoint.load_model(None), "shipped student"
         except FileNotFoundError:
             net, what = build_model("student", args.preset), f"untrained '{args.preset}' student (no shipped model)"
-    check_student(net)
     c = net.config.channels
     n_params = sum(p.numel() for p in net.parameters())
-    net = prepare(net, "cpu")
+    paths = {p: Restorer(net, device="cpu", precision=p) for p in ("fp32", "bf16")}
+    picked = Restorer(net, device="cpu")  # what `pkdn sr` does on this host
+    net = paths["fp32"].model.eval().requires_grad_(False).to(memory_format=torch.channels_last)
     gflops = model_gflops(net, args.size)
 
-    print(f"model: {what}; {n_params / 1e6:.3f} M parameters; LR {args.size}x{args.size} -> "
-          f"{args.size * net.config.scale}x{args.size * net.config.scale}")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; torch {torch.__version__}; "
-          f"threads {args.threads}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
+    print(
+        f"model: {what}; {n_params / 1e6:.3f} M parameters; LR {args.size}x{args.size} -> "
+        f"{args.size * net.config.scale}x{args.size * net.config.scale}"
+    )
+    print(
+        f"machine: {cpu_name()} ({platform.machine()}, native bf16: {cpu_bf16_kind() or 'none'}), "
+        f"{os.cpu_count()} CPUs; torch {torch.__version__}; threads {args.threads}; "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}"
+    )
     print(f"GFLOPs / image: {gflops:.3f}")
 
-    peaks = conv_peak(sorted({c, 64}), args.seconds / 2)
+    widths = sorted({c, 64})
+    peaks = conv_peak(widths, args.seconds / 2)
+    peaks_bf16 = conv_peak(widths, args.seconds / 2, dtype=torch.bfloat16)
 
     results = []
-    with torch.inference_mode():
+    for name, r in (("pytorch fp32", paths["fp32"]), ("pytorch bf16", paths["bf16"])):
         for bs in (1, 32):
-            x = torch.rand(bs, 3, args.size, args.size).contiguous(memory_format=torch.channels_last)
-            results.append(("pytorch eager", bs, rate(lambda: net(x), bs, args.seconds)))
+            x = torch.rand(bs, 3, args.size, args.size)
+            results.append((name, bs, rate(lambda r=r, x=x: r.sr_batch(x), bs, args.seconds)))
     if not args.no_onnx:
         try:
             from pkdn import export
@@ -122,40 +139,52 @@ def main() -> None:
                 sess = export.onnx_session(path, threads=args.threads)
                 for bs in (1, 32):
                     x = torch.rand(bs, 3, args.size, args.size)
-                    results.append(("onnxruntime", bs, rate(lambda: export.onnx_run(sess, x), bs, args.seconds)))
+                    results.append(("onnxruntime", bs, rate(lambda x=x: export.onnx_run(sess, x), bs, args.seconds)))
         except ImportError as e:
             print(f"(onnxruntime skipped: {e})")
 
     # the peak again after the model runs: the larger of the two counts, so load that comes and goes
     # during the run lowers the ratio rather than raising it
-    peaks = [max(a, b, key=lambda t: t[3]) for a, b in zip(peaks, conv_peak(sorted({c, 64}), args.seconds / 2))]
+    peaks = [max(a, b, key=lambda t: t[3]) for a, b in zip(peaks, conv_peak(widths, args.seconds / 2))]
+    peaks_bf16 = [
+        max(a, b, key=lambda t: t[3])
+        for a, b in zip(peaks_bf16, conv_peak(widths, args.seconds / 2, dtype=torch.bfloat16))
+    ]
     print("\n3x3 conv throughput (C -> C, channels-last; best of a run before and one after the model's):")
-    for ch, size, batch, g in peaks:
-        print(f"  C={ch:3d} {size:3d}x{size:<3d} batch {batch:2d}: {g:7.1f} GFLOP/s")
-    peak = max(g for *_, g in peaks)
-    print(f"  peak: {peak:.1f} GFLOP/s")
+    for (ch, size, batch, g), (*_, g16) in zip(peaks, peaks_bf16):
+        print(f"  C={ch:3d} {size:3d}x{size:<3d} batch {batch:2d}: {g:7.1f} GFLOP/s float32, {g16:7.1f} bf16")
+    peak, peak16 = max(g for *_, g in peaks), max(g for *_, g in peaks_bf16)
+    print(f"  peak: {peak:.1f} GFLOP/s float32, {peak16:.1f} GFLOP/s bf16")
 
-    print("\nbackend         batch   images/s   GFLOP/s   share of conv peak")
+    print("\nbackend         batch   images/s   GFLOP/s   share of conv peak (same precision)")
     for name, bs, r in results:
-        print(f"{name:15s} {bs:5d} {r:10.1f} {r * gflops:9.1f}   {100 * r * gflops / peak:5.1f} %")
+        p = peak16 if "bf16" in name else peak
+        print(f"{name:15s} {bs:5d} {r:10.1f} {r * gflops:9.1f}   {100 * r * gflops / p:5.1f} %")
     best = max(results, key=lambda t: t[2])
-    print(f"\nbest: {best[0]} at batch {best[1]}: {best[2]:.1f} images/s = {100 * best[2] * gflops / peak:.0f} % of "
-          f"the measured 3x3 conv peak ({peak:.1f} GFLOP/s)")
+    print(f"\nbest: {best[0]} at batch {best[1]}: {best[2]:.1f} images/s")
+    mine = next(r for name, bs, r in results if bs == 32 and name == f"pytorch {picked.precision}")
+    p = peak16 if picked.precision == "bf16" else peak
+    print(
+        f"`pkdn sr` picks: {picked.path}: {mine:.1f} images/s at batch 32 = {100 * mine * gflops / p:.0f} % of "
+        f"the measured {'bf16' if picked.precision == 'bf16' else 'float32'} 3x3 conv peak ({p:.1f} GFLOP/s)"
+    )
 
     if torch.cuda.is_available():
-        gnet = prepare(net, "cuda")
+        gnet = Restorer(net, device="cuda", precision="fp32").model
         gpeak = max(g for *_, g in conv_peak(sorted({c, 64}), args.seconds / 2, "cuda"))
         with torch.inference_mode():
             for bs in (1, 32):
                 x = torch.rand(bs, 3, args.size, args.size, device="cuda").contiguous(memory_format=torch.channels_last)
 
-                def run():
+                def run(x=x):
                     gnet(x)
                     torch.cuda.synchronize()
 
                 r = rate(run, bs, args.seconds)
-                print(f"cuda {torch.cuda.get_device_name()} batch {bs}: {r:.1f} images/s "
-                      f"({100 * r * gflops / gpeak:.0f} % of its 3x3 conv peak {gpeak:.0f} GFLOP/s)")
+                print(
+                    f"cuda {torch.cuda.get_device_name()} batch {bs}: {r:.1f} images/s "
+                    f"({100 * r * gflops / gpeak:.0f} % of its 3x3 conv peak {gpeak:.0f} GFLOP/s)"
+                )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """End-to-end `pkdn sr` speed on a folder of 1,000 16 x 16 faces (start-up and PNG I/O included).
 
-    python benchmarks/sr_folder.py [--model CKPT] [--n 1000] [--batch-size 8]
+    python benchmarks/sr_folder.py [--model CKPT] [--n 1000] [--batch-size N] [--precision auto|fp32|bf16]
 
 Makes the LR faces from ../shared/data/celeba/test with the project's
 degradation (cached in the system temp folder), then times one
@@ -42,7 +42,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="student model file (default: shipped, else an untrained lite student)")
     ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--batch-size", type=int, default=None, help="default: pkdn sr's own")
+    ap.add_argument("--precision", default=None, help="default: pkdn sr's own (auto)")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     faces = make_faces(args.n)
@@ -57,8 +58,10 @@ def main() -> None:
 
                 model = os.path.join(d, "lite_untrained.safetensors")
                 checkpoint.save_model(model, build_model("student", "lite"))
-        cmd = [sys.executable, "-m", "pkdn.cli", "sr", str(faces), "-o", os.path.join(d, "out"), "--no-progress",
-               "--batch-size", str(args.batch_size)]
+        cmd = [sys.executable, "-m", "pkdn.cli", "sr", str(faces), "-o", os.path.join(d, "out"), "--no-progress"]
+        for flag, value in (("--batch-size", args.batch_size), ("--precision", args.precision)):
+            if value is not None:
+                cmd += [flag, str(value)]
         if model:
             cmd += ["--model", model]
         if args.threads:
@@ -72,7 +75,7 @@ def main() -> None:
         print(r.stderr.strip())
     print(f"pkdn sr: {written} faces in {dt:.1f} s end to end = {written / dt:.1f} faces/s "
           f"(model: {args.model or ('shipped' if model is None else 'untrained lite student')}, "
-          f"batch {args.batch_size}, exit {r.returncode})")
+          f"batch {args.batch_size or 'default'}, exit {r.returncode})")
 
 
 if __name__ == "__main__":

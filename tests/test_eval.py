@@ -14,7 +14,8 @@ from pkdn import metrics
 from pkdn.cli import main
 from pkdn.data.degrade import hr_from_image, load_rgb, lr_from_hr, upsample
 from pkdn.evaluate import evaluate, find_samples
-from pkdn.inference import load, pil_to_tensor
+from pkdn.imageio import to_float_tensor
+from pkdn.inference import load
 
 N = 8
 
@@ -52,8 +53,8 @@ def test_eval_cli_table_csv_grid(model_file, celeba, tmp_path, capsys):
     # bicubic column: the protocol applied to the project's degradation, computed independently here
     files = sorted((celeba / "test").glob("*.jpg"))[:N]
     hrs = [hr_from_image(load_rgb(f)) for f in files]
-    hr = torch.stack([pil_to_tensor(h) for h in hrs])
-    bic = torch.stack([pil_to_tensor(upsample(lr_from_hr(h))) for h in hrs])
+    hr = torch.stack([to_float_tensor(h) for h in hrs])
+    bic = torch.stack([to_float_tensor(upsample(lr_from_hr(h))) for h in hrs])
     assert [float(r["bicubic_psnr"]) for r in per] == pytest.approx(metrics.psnr_y(bic, hr).tolist(), abs=1e-5)
     assert [float(r["bicubic_ssim"]) for r in per] == pytest.approx(metrics.ssim_y(bic, hr).tolist(), abs=1e-5)
 

@@ -1,7 +1,6 @@
 """`pkdn export`: the ONNX graph runs in onnxruntime and matches PyTorch to 1e-4 on real faces."""
 from __future__ import annotations
 
-
 import pytest
 import torch
 from PIL import Image
@@ -9,7 +8,8 @@ from PIL import Image
 from _eval_helpers import student_path, write_lr_faces
 from pkdn.cli import main
 from pkdn.export import onnx_run, onnx_session
-from pkdn.inference import load, pil_to_tensor, sr_tensor
+from pkdn.imageio import to_float_tensor
+from pkdn.inference import load, super_resolve
 
 pytest.importorskip("onnxruntime", reason="the export extra (onnx, onnxruntime) is part of the test extra")
 
@@ -21,12 +21,12 @@ def test_export_parity_on_real_faces(celeba, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "max abs difference" in out and "(ok)" in out
     hrs = write_lr_faces(celeba, tmp_path / "lr", n=5)
-    lr = torch.stack([pil_to_tensor(Image.open(tmp_path / "lr" / f"{s}.png")) for s in sorted(hrs)])
+    lr = torch.stack([to_float_tensor(Image.open(tmp_path / "lr" / f"{s}.png")) for s in sorted(hrs)])
     sess = onnx_session(onnx_file)
     model = load(model_file)
     for batch in (lr[:1], lr):  # dynamic batch
         got = onnx_run(sess, batch)
-        want = sr_tensor(model, batch)
+        want = super_resolve(model, batch)
         assert got.shape == want.shape == (batch.shape[0], 3, 128, 128)
         assert (got - want).abs().max().item() <= 1e-4
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

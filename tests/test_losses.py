@@ -15,7 +15,8 @@ def test_loss_values_by_hand():
     feats_s = [torch.zeros(1, 2, 2, 2), torch.full((1, 2, 1, 1), 3.0)]
     assert feature_loss(feats_t, feats_s).item() == pytest.approx((1.0 + 3.0) / 2)
     total, parts = student_loss(a, feats_s, b, sr_t=torch.ones_like(a), feats_t=feats_t, lambda_ts=0.1, lambda_fs=10)
-    assert parts["l_sr"] == pytest.approx(0.5) and parts["l_ts"] == pytest.approx(1.0)
+    assert parts["l_sr"].item() == pytest.approx(0.5) and parts["l_ts"].item() == pytest.approx(1.0)
+    assert all(not p.requires_grad for p in parts.values())  # for logging: no graph kept alive
     assert total.item() == pytest.approx(0.5 + 0.1 * 1.0 + 10 * 2.0)
     total, parts = student_loss(a, feats_s, b)  # no teacher: L_SR alone
     assert total.item() == pytest.approx(0.5) and set(parts) == {"l_sr", "total"}

@@ -14,7 +14,8 @@ from PIL import Image
 from _eval_helpers import student_path, write_bad_inputs, write_lr_faces
 from pkdn import metrics
 from pkdn.cli import main
-from pkdn.inference import load, pil_to_tensor, save_png_atomic, super_resolve
+from pkdn.imageio import save_png, to_float_tensor
+from pkdn.inference import load, super_resolve
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,9 +46,9 @@ def test_sr_folder_end_to_end_beats_bicubic(model_file, lr_faces, tmp_path, caps
     for stem, h in hrs.items():
         img = Image.open(out / f"{stem}.png")
         assert img.size == (128, 128) and img.mode == "RGB"
-        sr.append(pil_to_tensor(img))
-        hr.append(pil_to_tensor(h))
-        bic.append(pil_to_tensor(Image.open(folder / f"{stem}.png").resize((128, 128), Image.BICUBIC)))
+        sr.append(to_float_tensor(img))
+        hr.append(to_float_tensor(h))
+        bic.append(to_float_tensor(Image.open(folder / f"{stem}.png").resize((128, 128), Image.BICUBIC)))
     sr, hr, bic = torch.stack(sr), torch.stack(hr), torch.stack(bic)
     assert metrics.psnr_y(sr, hr).mean() > metrics.psnr_y(bic, hr).mean()
     assert metrics.ssim_y(sr, hr).mean() > metrics.ssim_y(bic, hr).mean()
@@ -73,7 +74,7 @@ def test_python_api_pil_and_tensor(model_file, lr_faces):
     lr = Image.open(folder / f"{sorted(hrs)[0]}.png").convert("RGB")
     out = super_resolve(model, lr)
     assert isinstance(out, Image.Image) and out.size == (128, 128)
-    t = pil_to_tensor(lr)
+    t = to_float_tensor(lr)
     one = super_resolve(model, t)
     assert one.shape == (3, 128, 128) and 0 <= one.min() and one.max() <= 1
     batch = super_resolve(model, torch.stack([t, t.flip(-1)]), batch_size=1)
@@ -178,10 +179,10 @@ def test_png_writes_are_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
     with pytest.raises(OSError):
-        save_png_atomic(img, target)
+        save_png(img, target)
     assert list(tmp_path.iterdir()) == []  # neither a partial file nor a temporary one
     monkeypatch.undo()
-    save_png_atomic(img, target)
+    save_png(img, target)
     assert Image.open(target).getpixel((0, 0)) == (10, 20, 30)
     assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
 

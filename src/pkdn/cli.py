@@ -1,18 +1,31 @@
-"""The `pkdn` command line: argument parsing and printing only.
+"""The `pkdn` command line: argument parsing and printing only; every command calls into the library.
 
-Every sub-command calls into the library; each ``_add_*`` function below
-registers one sub-command and names the library function it runs.
+Each ``_add_<command>`` function registers one sub-command's parser and each
+``_run_<command>`` is its handler, so commands are added or changed one pair at a time.
+
+Error policy, the same for every command (docs/cli.md): a bad input is reported as it
+happens, as one line ``pkdn <command>: error: PATH: reason`` on stderr, and the other
+inputs are still processed; a converted input gets ``pkdn <command>: warning: ...``.
+Exit status 0: all done; 1: some inputs failed; 2: nothing could start (bad arguments,
+model, config or output folder).
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 
 # Before torch loads OpenMP: idle threads sleep instead of spinning. On a machine shared with other
 # work, spinning threads made 2-thread inference up to 30x slower (docs/evaluation.md).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-from typing import Callable, Sequence
+
+DESCRIPTION = (
+    "pkdn: x8 face super-resolution (16 x 16 -> 128 x 128) with PKDN, a student network distilled from a "
+    "teacher that saw facial parsing maps. Super-resolve faces with `pkdn sr`; prepare data, train, evaluate "
+    "and export with the other commands."
+)
 
 
 def _add_info(sub: argparse._SubParsersAction) -> None:
@@ -34,13 +47,20 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out_dir", help="output dataset folder (re-runs resume and skip finished files)")
     p.add_argument("--scale", type=int, default=8, help="downscaling factor HR -> LR (default 8)")
     p.add_argument("--hr-size", type=int, default=128, help="HR side length in pixels (default 128)")
-    p.add_argument("--crop", choices=["center", "resize"], default="center",
-                   help="take the central square of each crop (default) or squeeze the whole crop into the square")
+    p.add_argument(
+        "--crop",
+        choices=["center", "resize"],
+        default="center",
+        help="take the central square of each crop (default) or squeeze the whole crop into the square",
+    )
     p.add_argument("--parser", default="landmarks", help="facial parser: landmarks (default, offline) or bisenet")
     p.add_argument("--checkpoint", default=None, help="BiSeNet weights (79999_iter.pth) for --parser bisenet")
-    p.add_argument("--split", default=None,
-                   help="'auto' (default: train/val/test folders if present, else seeded 0.9,0.05,0.05), "
-                        "'folders', one split name, or fractions 'TRAIN,VAL,TEST'")
+    p.add_argument(
+        "--split",
+        default=None,
+        help="'auto' (default: train/val/test folders if present, else seeded 0.9,0.05,0.05), "
+        "'folders', one split name, or fractions 'TRAIN,VAL,TEST'",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the hash split (default 0)")
     p.add_argument("--limit", type=int, default=None, help="prepare only the first N images of each split")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -54,14 +74,26 @@ def _run_prepare(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
     try:
-        summary = prepare(args.images_dir, args.out_dir, scale=args.scale, hr_size=args.hr_size, crop=args.crop,
-                          parser=args.parser, checkpoint=args.checkpoint, split=args.split, seed=args.seed,
-                          limit=args.limit, progress=not args.no_progress)
+        summary = prepare(
+            args.images_dir,
+            args.out_dir,
+            scale=args.scale,
+            hr_size=args.hr_size,
+            crop=args.crop,
+            parser=args.parser,
+            checkpoint=args.checkpoint,
+            split=args.split,
+            seed=args.seed,
+            limit=args.limit,
+            progress=not args.no_progress,
+            on_error=lambda line: _err("prepare", line),
+            on_note=lambda line: _warn("prepare", line),
+        )
     except (ValueError, FileNotFoundError, ImportError) as e:
         _err("prepare", str(e))
         return 2
     print("\n".join(summary.lines()))
-    return 0
+    return 1 if summary.failed else 0
 
 
 def _add_show(sub: argparse._SubParsersAction) -> None:
@@ -76,12 +108,15 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_show(args: argparse.Namespace) -> int:
-    from pkdn.data.show import write_grid
+    from pkdn.data.show import make_grid
+    from pkdn.imageio import save_png
 
     try:
-        path = write_grid(args.root, args.out_png, split=args.split, n=args.num,
-                          seed=None if args.seed < 0 else args.seed, zoom=args.zoom)
-    except (ValueError, FileNotFoundError) as e:
+        grid = make_grid(
+            args.root, split=args.split, n=args.num, seed=None if args.seed < 0 else args.seed, zoom=args.zoom
+        )
+        path = save_png(grid, args.out_png)
+    except (ValueError, OSError) as e:
         _err("show", str(e))
         return 2
     print(f"wrote {path}")
@@ -93,57 +128,115 @@ def _err(cmd: str, msg: str) -> None:
     print(f"pkdn {cmd}: error: {msg}", file=sys.stderr, flush=True)
 
 
+def _warn(cmd: str, msg: str) -> None:
+    print(f"pkdn {cmd}: warning: {msg}", file=sys.stderr, flush=True)
+
+
 def _add_sr(sub: argparse._SubParsersAction) -> None:
+    from pkdn.restore import DEFAULT_BATCH_SIZE, MAX_SIDE, PRECISIONS
+
     p = sub.add_parser(
         "sr",
         help="super-resolve face crops x8 (16x16 -> 128x128 is the trained case) into PNG files",
         description="Super-resolve face crops x8 with a student model. INPUT: files, folders (their image "
         "files) or glob patterns. Each output is OUT_DIR/<stem>.png. Exit status: 0 all done, 1 some "
-        "inputs failed (each named on stderr), 2 nothing could start (bad model, output folder...).",
+        "inputs failed (each named on stderr), 2 nothing could start (bad model, output folder...). "
+        "Under `torchrun --nproc_per_node N -m pkdn.cli sr ...` the N processes share the inputs.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob")
     p.add_argument("-o", "--out-dir", required=True, metavar="OUT_DIR", help="output folder (not an input folder)")
-    p.add_argument("--model", metavar="NAME|FILE", default=None, help="shipped model name (lite, real) or a student model file (default: lite)")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--batch-size", type=int, default=8, metavar="N", help="faces per forward pass (default 8)")
-    p.add_argument("--max-side", type=int, default=512, metavar="PX", help="refuse inputs with a longer side (default 512)")
+    p.add_argument(
+        "--model",
+        metavar="NAME|FILE",
+        default=None,
+        help="shipped model name (lite, real) or a student model file (default: lite)",
+    )
+    p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="cpu",
+        help="cpu (default), cuda, or auto (cuda when available)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto (default): bf16 autocast where the CPU computes bf16 natively, else float32; the choice is printed",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help=f"faces per forward pass (default {DEFAULT_BATCH_SIZE})",
+    )
+    p.add_argument(
+        "--max-side",
+        type=int,
+        default=MAX_SIDE,
+        metavar="PX",
+        help=f"refuse inputs with a longer side (default {MAX_SIDE})",
+    )
     p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch (default: torch's)")
-    p.add_argument("--strict", action="store_true",
-                   help="fail inputs that are not 8-bit RGB (grayscale, RGBA, 16-bit...) instead of converting them with a warning")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail inputs that are not 8-bit RGB (grayscale, RGBA, 16-bit...) instead of converting "
+        "them with a warning",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show a progress bar")
-    g.add_argument("--no-progress", dest="progress", action="store_false", help="never show one (default: for folders/globs)")
+    g.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="never show one (default: for folders/globs)"
+    )
     p.set_defaults(func=_run_sr)
 
 
 def _run_sr(args: argparse.Namespace) -> int:
     import torch
 
-    from pkdn import inference
+    from pkdn.restore import Restorer
+    from pkdn.train.distributed import gather, setup, teardown
 
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        model = inference.load(args.model, device=args.device)
-    except (OSError, ValueError, RuntimeError) as e:
+        env = setup(args.device)  # a world of one unless run under torchrun
+    except (ValueError, RuntimeError) as e:
         _err("sr", str(e))
         return 2
     try:
-        report = inference.sr_files(
-            model, args.inputs, args.out_dir, batch_size=args.batch_size, max_side=args.max_side,
-            progress=args.progress, strict=args.strict,
-            on_error=lambda name, reason: _err("sr", f"{name}: {reason}"),
-            on_note=lambda line: print(f"pkdn sr: warning: {line}", file=sys.stderr, flush=True),
-        )
-    except ValueError as e:
-        _err("sr", str(e))
-        return 2
-    n_fail = len(report.failed)
-    print(f"wrote {len(report.written)} image(s) to {args.out_dir}" + (f"; {n_fail} input(s) failed" if n_fail else ""))
-    return 1 if n_fail else 0
+        try:
+            restorer = Restorer(args.model, device=env.device, precision=args.precision, batch_size=args.batch_size)
+            report = restorer.files(
+                args.inputs,
+                args.out_dir,
+                max_side=args.max_side,
+                progress=args.progress,
+                strict=args.strict,
+                shard=(env.rank, env.world),
+                on_error=lambda name, reason: _err("sr", f"{name}: {reason}"),
+                on_note=lambda line: _warn("sr", line),
+            )
+        except (OSError, ValueError, RuntimeError) as e:
+            _err("sr", str(e))
+            return 2
+        reports = gather(report, env)
+        n_written, n_fail = sum(len(r.written) for r in reports), sum(len(r.failed) for r in reports)
+        if env.is_main:
+            procs = f" by {env.world} processes" if env.distributed else ""
+            print(
+                f"wrote {n_written} image(s) to {args.out_dir}{procs} [{restorer.path}]"
+                + (f"; {n_fail} input(s) failed" if n_fail else "")
+            )
+        return 1 if n_fail else 0
+    finally:
+        teardown(env)
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
+    from pkdn.restore import DEFAULT_BATCH_SIZE
+
     p = sub.add_parser(
         "eval",
         help="PSNR/SSIM of student models beside bicubic on a data set (Y channel, 8-px border)",
@@ -153,18 +246,33 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         "crops, or a folder of face crops (degraded here: HR 128 px, LR 16 px, PIL bicubic).",
     )
     p.add_argument("dataset", metavar="DATASET")
-    p.add_argument("--model", action="append", default=[], metavar="[NAME=]CKPT",
-                   help="student model file; repeat for one table of several (default: the shipped student)")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="[NAME=]CKPT",
+        help="student model file; repeat for one table of several (default: the shipped student)",
+    )
     p.add_argument("--split", default="test", help="split folder inside DATASET, when it has one (default test)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="first N images only")
     p.add_argument("--csv", metavar="FILE", help="per-image scores (plus a final mean row)")
     p.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
     p.add_argument("--grid", metavar="FILE.png", help="LR | bicubic | model(s) | HR rows for a few faces")
-    p.add_argument("--crop", choices=["center", "resize"], default="center",
-                   help="how face crops become HR: their central square (default, as pkdn prepare) or the whole crop squeezed")
+    p.add_argument(
+        "--crop",
+        choices=["center", "resize"],
+        default="center",
+        help="how face crops become HR: their central square (default, as pkdn prepare) or the whole crop squeezed",
+    )
     p.add_argument("--grid-faces", type=int, default=4, metavar="N", help="faces in the grid (default 4)")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--batch-size", type=int, default=16, metavar="N")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help=f"faces per forward pass (default {DEFAULT_BATCH_SIZE})",
+    )
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.set_defaults(func=_run_eval)
 
@@ -172,7 +280,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 def _run_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pkdn import evaluate, inference
+    from pkdn import evaluate
+    from pkdn.restore import Restorer
 
     models = {}
     try:
@@ -185,10 +294,16 @@ def _run_eval(args: argparse.Namespace) -> int:
                 name, path = Path(spec).stem, spec
             if name in models or name == evaluate.BICUBIC:
                 raise ValueError(f"model name {name!r} is used twice (or is 'bicubic'); name them with NAME=CKPT")
-            models[name] = inference.load(path, device=args.device)
+            models[name] = Restorer(path, device=args.device, precision="fp32", batch_size=args.batch_size)
         result, kept = evaluate.evaluate(
-            models, args.dataset, split=args.split, limit=args.limit, batch_size=args.batch_size,
-            keep=args.grid_faces if args.grid else 0, progress=args.progress, crop=args.crop,
+            models,
+            args.dataset,
+            split=args.split,
+            limit=args.limit,
+            batch_size=args.batch_size,
+            keep=args.grid_faces if args.grid else 0,
+            progress=args.progress,
+            crop=args.crop,
             on_error=lambda name, reason: _err("eval", reason if reason.startswith(name) else f"{name}: {reason}"),
         )
     except (OSError, ValueError, RuntimeError) as e:
@@ -202,7 +317,9 @@ def _run_eval(args: argparse.Namespace) -> int:
     if args.markdown:
         Path(args.markdown).write_text(table + "\n")
     if args.grid:
-        evaluate.write_grid(args.grid, kept, result.methods)
+        from pkdn.imageio import save_png
+
+        save_png(evaluate.comparison_grid(kept, result.methods), args.grid)
         print(f"grid: {args.grid}")
     return 1 if result.failed else 0
 
@@ -210,7 +327,12 @@ def _run_eval(args: argparse.Namespace) -> int:
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a student model to ONNX (checked in onnxruntime against PyTorch)")
     p.add_argument("output", metavar="OUT.onnx")
-    p.add_argument("--model", metavar="NAME|FILE", default=None, help="shipped model name (lite, real) or a student model file (default: lite)")
+    p.add_argument(
+        "--model",
+        metavar="NAME|FILE",
+        default=None,
+        help="shipped model name (lite, real) or a student model file (default: lite)",
+    )
     p.add_argument("--size", type=int, default=16, help="LR side length the graph takes (default 16); batch is dynamic")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
@@ -220,7 +342,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 def _run_export(args: argparse.Namespace) -> int:
     import torch
 
-    from pkdn import inference
+    from pkdn.restore import Restorer
 
     try:
         from pkdn import export
@@ -228,15 +350,19 @@ def _run_export(args: argparse.Namespace) -> int:
         _err("export", f"ONNX export needs the export extra (pip install 'pkdn[export]'): {e}")
         return 2
     try:
-        model = inference.load(args.model, device="cpu")
+        model = Restorer(args.model, device="cpu", precision="fp32").model
         path = export.export_onnx(model, args.output, lr_size=args.size, opset=args.opset)
     except (OSError, ValueError, RuntimeError, ImportError) as e:
         _err("export", str(e))
         return 2
-    print(f"wrote {path} (input lr: (batch, 3, {args.size}, {args.size}) in [0, 1]; output sr: x{model.config.scale}, clamped)")
+    print(
+        f"wrote {path} (input lr: (batch, 3, {args.size}, {args.size}) in [0, 1]; output sr: x{model.config.scale}, clamped)"
+    )
     if not args.no_check:
         try:
-            diff = export.check_parity(model, path, torch.rand(4, 3, args.size, args.size, generator=torch.Generator().manual_seed(0)))
+            diff = export.check_parity(
+                model, path, torch.rand(4, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+            )
         except ImportError as e:
             _err("export", f"parity check needs onnxruntime (pip install 'pkdn[export]'): {e}")
             return 2
@@ -247,8 +373,11 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train the teacher, or the student distilled from a teacher",
-                       description="Train from a YAML config (see configs/). Runs under torchrun for DDP.")
+    p = sub.add_parser(
+        "train",
+        help="train the teacher, or the student distilled from a teacher",
+        description="Train from a YAML config (see configs/). Runs under torchrun for DDP.",
+    )
     p.add_argument("stage", choices=["teacher", "student"])
     p.add_argument("--config", required=True, help="YAML config, e.g. configs/lite_teacher.yaml")
     p.add_argument("--data", help="prepared data folder (overrides data.root)")
@@ -256,10 +385,19 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher", help="teacher model file for distillation (overrides teacher)")
     p.add_argument("--no-distill", action="store_true", help="student on L_SR alone (the distillation baseline)")
     p.add_argument("--resume", action="store_true", help="continue the run in the run folder")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config field, e.g. --set optim.lr=2e-4 --set steps=500")
-    p.add_argument("--stop-after", type=int, metavar="STEPS", help="end this invocation after STEPS steps "
-                   "(with a checkpoint; --resume continues)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config field, e.g. --set optim.lr=2e-4 --set steps=500",
+    )
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="STEPS",
+        help="end this invocation after STEPS steps (with a checkpoint; --resume continues)",
+    )
     p.add_argument("--max-minutes", type=float, help="end this invocation after this much time (with a checkpoint)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run_train)
@@ -277,8 +415,13 @@ def _run_train(args: argparse.Namespace) -> int:
         sets.append("distill.enabled=false")
     try:
         cfg = load_config(args.config, sets)
-        out = train(cfg, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after,
-                    max_minutes=args.max_minutes)
+        out = train(
+            cfg,
+            resume=args.resume,
+            progress=not args.no_progress,
+            stop_after=args.stop_after,
+            max_minutes=args.max_minutes,
+        )
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         _err("train", str(e))
         return 2
@@ -320,12 +463,22 @@ def _run_degrade(args: argparse.Namespace) -> int:
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_info, _add_prepare, _add_show, _add_train, _add_sr, _add_eval, _add_export, _add_degrade,
+    _add_info,
+    _add_prepare,
+    _add_show,
+    _add_train,
+    _add_sr,
+    _add_eval,
+    _add_export,
+    _add_degrade,
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pkdn", description=__doc__.splitlines()[0])
+    from pkdn import __version__
+
+    parser = argparse.ArgumentParser(prog="pkdn", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"pkdn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)

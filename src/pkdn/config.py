@@ -10,7 +10,8 @@ import dataclasses
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -46,16 +47,11 @@ class OptimSection:
     grad_clip: float | None = None
 
 
-@dataclass
-class DistillSection:
-    enabled: bool = True  # False: L_SR only (the --no-distill baseline)
-    lambda_ts: float = 0.1
-    lambda_fs: float = 10.0
-    schedule: str = "kdfsr"
-    decay_epochs: float = 10.0
+@dataclass(frozen=True)
+class DistillSection(DistillSchedule):
+    """The distillation schedule (lambda_TS, lambda_FS, schedule, decay_epochs) and whether it is on."""
 
-    def to_schedule(self) -> DistillSchedule:
-        return DistillSchedule(self.lambda_ts, self.lambda_fs, self.schedule, self.decay_epochs)
+    enabled: bool = True  # False: L_SR only (the --no-distill baseline)
 
 
 @dataclass
@@ -91,7 +87,6 @@ class TrainConfig:
         for name in ("batch_size", "steps", "val_every", "ckpt_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"config: {name} must be >= 1")
-        self.distill.to_schedule()
         self.data.degrade.validate()
 
 
@@ -106,15 +101,73 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         raise ValueError(f"config: unknown key(s) {unknown} in {where or 'top level'}; known: {sorted(names)}")
     kwargs = {}
     for key, value in data.items():
-        hint = hints[key]
+        hint, here = hints[key], f"{where}.{key}".lstrip(".")
         if dataclasses.is_dataclass(hint):
-            value = _build(hint, value or {}, f"{where}.{key}".lstrip("."))
-        elif get_origin(hint) is tuple and isinstance(value, list):
-            value = tuple(value)
-        elif hint is float or (get_origin(hint) is not None and float in get_args(hint) and isinstance(value, int)):
-            value = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-        kwargs[key] = value
-    return cls(**kwargs)
+            kwargs[key] = _build(hint, value or {}, here)
+        else:
+            kwargs[key] = _coerce(value, hint, here)
+    try:
+        return cls(**kwargs)
+    except ValueError as e:
+        raise ValueError(f"config: {where or 'top level'}: {e}") from None
+
+
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """``value`` as the field's declared type (YAML 1.1 reads "2e-4" as a string; the field says float)."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where) if len(inner) == 1 else value
+    if hint is Any:
+        return value
+    bad = ValueError(f"config: {where}: expected {_type_name(hint)}, got {value!r}")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise bad
+    if hint in (int, float):
+        if isinstance(value, bool):
+            raise bad
+        try:
+            number = float(value) if isinstance(value, str) else value
+            if not isinstance(number, (int, float)):
+                raise TypeError
+        except (TypeError, ValueError):
+            raise bad from None
+        if hint is int:
+            if float(number) != int(number):
+                raise bad
+            return int(number)
+        return float(number)
+    if hint is str:
+        if isinstance(value, (dict, list)) or value is None:
+            raise bad
+        return str(value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or (Ellipsis not in args and len(value) != len(args)):
+            raise bad
+        kinds = [args[0]] * len(value) if Ellipsis in args else args
+        return tuple(_coerce(v, k, f"{where}[{i}]") for i, (v, k) in enumerate(zip(value, kinds)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return value
+    return value
+
+
+def _type_name(hint: Any) -> str:
+    if get_origin(hint) is tuple:
+        return f"a list of {len(get_args(hint))} numbers"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a mapping"}.get(
+        get_origin(hint) or hint, str(hint)
+    )
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
@@ -124,7 +177,7 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
 
 
 def set_dotted(data: dict[str, Any], dotted: str) -> None:
-    """Apply one ``key.sub=value`` override (value parsed as YAML) to a config dict."""
+    """Apply one ``key.sub=value`` override to a config dict (value read as YAML, then typed by the field)."""
     if "=" not in dotted:
         raise ValueError(f"override {dotted!r}: expected KEY=VALUE, e.g. optim.lr=2e-4")
     key, raw = dotted.split("=", 1)

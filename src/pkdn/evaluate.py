@@ -14,21 +14,23 @@ HR / 8, both PIL bicubic); an ``hr/`` image without an ``lr/`` partner is
 degraded the same way. Bicubic is PIL's x8 bicubic of the same LR. Metrics
 follow :data:`pkdn.metrics.PROTOCOL`.
 """
+
 from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
 from pkdn import metrics
-from pkdn.inference import IMAGE_EXTENSIONS, check_student, pil_to_tensor, sr_tensor, tensor_to_pil
-from pkdn.data.degrade import DEFAULT_CROP
+from pkdn.data.degrade import DEFAULT_CROP, hr_from_image, lr_from_hr, upsample
+from pkdn.imageio import ImageError, list_images, load_rgb, tensor_to_pil, to_float_tensor
+from pkdn.restore import Restorer
 
 BICUBIC = "bicubic"
 
@@ -46,30 +48,27 @@ def find_samples(dataset: str | os.PathLike, split: str = "test") -> list[Sample
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such data set folder")
 
-    def images(d: Path) -> list[Path]:
-        return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-
     for base in (root / split, root):
         if (base / "hr").is_dir():
             lr_dir = base / "lr"
             out = []
-            for p in images(base / "hr"):
+            for p in list_images(base / "hr"):
                 lp = lr_dir / f"{p.stem}.png"
                 out.append(Sample(p.stem, p, lp if lp.is_file() else None))
             if not out:
                 raise FileNotFoundError(f"{base / 'hr'}: no images")
             return out
     folder = root / split if (root / split).is_dir() else root
-    files = images(folder)
+    files = list_images(folder)
     if not files:
         raise FileNotFoundError(f"{folder}: no image files")
     return [Sample(p.stem, p) for p in files]
 
 
-def load_pair(sample: Sample, hr_size: int = 128, scale: int = 8, crop: str = DEFAULT_CROP) -> tuple[Image.Image, Image.Image]:
+def load_pair(
+    sample: Sample, hr_size: int = 128, scale: int = 8, crop: str = DEFAULT_CROP
+) -> tuple[Image.Image, Image.Image]:
     """(LR, HR) PIL images of one sample with the project's degradation (``crop``: see ``hr_from_image``)."""
-    from pkdn.data.degrade import hr_from_image, load_rgb, lr_from_hr
-
     hr = hr_from_image(load_rgb(sample.hr_path), hr_size, crop=crop)
     if sample.lr_path is not None:
         lr = load_rgb(sample.lr_path, min_size=1)
@@ -123,7 +122,7 @@ class EvalResult:
 
 
 def evaluate(
-    models: Mapping[str, nn.Module],
+    models: Mapping[str, nn.Module | Restorer],
     dataset: str | os.PathLike,
     split: str = "test",
     limit: int | None = None,
@@ -135,16 +134,18 @@ def evaluate(
 ) -> tuple[EvalResult, dict[str, list[torch.Tensor]]]:
     """Score each model and bicubic on ``dataset``; return the result and ``keep`` faces' images.
 
-    The kept images (for :func:`write_grid`) map "lr", "hr", "bicubic" and
-    each model name to lists of (3, H, W) tensors. Unreadable images are
-    skipped and listed in ``result.failed``.
+    A network is run in float32 (the published protocol); pass a :class:`Restorer` to score
+    another precision. The kept images (for :func:`comparison_grid`) map "lr", "hr", "bicubic"
+    and each model name to lists of (3, H, W) tensors. Unreadable images are skipped, listed in
+    ``result.failed`` and reported through ``on_error`` as they happen.
     """
-    from pkdn.data.degrade import ImageError, upsample
-
-    for name, m in models.items():
-        check_student(m, name)
+    for name in models:
         if name == BICUBIC:
             raise ValueError("'bicubic' is reserved for the baseline; name the model otherwise")
+    restorers = {
+        n: m if isinstance(m, Restorer) else Restorer(m, precision="fp32", batch_size=batch_size)
+        for n, m in models.items()
+    }
     samples = find_samples(dataset, split)
     if limit is not None:
         samples = samples[:limit]
@@ -152,7 +153,7 @@ def evaluate(
     res = EvalResult(methods=methods, dataset=str(dataset) + ("" if crop == DEFAULT_CROP else f" (crop={crop})"))
     res.psnr = {m: [] for m in methods}
     res.ssim = {m: [] for m in methods}
-    res.params = {BICUBIC: None, **{n: sum(p.numel() for p in m.parameters()) for n, m in models.items()}}
+    res.params = {BICUBIC: None, **{n: sum(p.numel() for p in r.model.parameters()) for n, r in restorers.items()}}
     kept: dict[str, list[torch.Tensor]] = {k: [] for k in ["lr", "hr", *methods]}
 
     from tqdm import tqdm
@@ -160,11 +161,11 @@ def evaluate(
     bar = tqdm(total=len(samples), unit="face", disable=not progress, dynamic_ncols=True)
 
     def run(batch: list[tuple[str, Image.Image, Image.Image]]) -> None:
-        lr = torch.stack([pil_to_tensor(b[1]) for b in batch])
-        hr = torch.stack([pil_to_tensor(b[2]) for b in batch])
-        outs = {BICUBIC: torch.stack([pil_to_tensor(upsample(b[1])) for b in batch])}
-        for name, m in models.items():
-            outs[name] = sr_tensor(m, lr).float().cpu()
+        lr = torch.stack([to_float_tensor(b[1]) for b in batch])
+        hr = torch.stack([to_float_tensor(b[2]) for b in batch])
+        outs = {BICUBIC: torch.stack([to_float_tensor(upsample(b[1])) for b in batch])}
+        for name, r in restorers.items():
+            outs[name] = r.sr_batch(lr).cpu()
         for name, sr in outs.items():
             p, s = metrics.psnr_ssim_y(sr, hr)
             res.psnr[name].extend(p.tolist())
@@ -205,10 +206,8 @@ def evaluate(
     return res, kept
 
 
-def write_grid(path: str | os.PathLike, kept: Mapping[str, Sequence[torch.Tensor]], methods: Sequence[str]) -> Path:
-    """A PNG with one row per face: LR (nearest-enlarged) | bicubic | each model | HR, with a label row."""
-    from pkdn.fileio import atomic_write
-
+def comparison_grid(kept: Mapping[str, Sequence[torch.Tensor]], methods: Sequence[str]) -> Image.Image:
+    """One row per face: LR (nearest-enlarged) | bicubic | each model | HR, under a label row."""
     cols = ["lr", *methods, "hr"]
     rows = len(kept["hr"])
     if rows == 0:
@@ -226,6 +225,4 @@ def write_grid(path: str | os.PathLike, kept: Mapping[str, Sequence[torch.Tensor
             if img.size != (w, h):
                 img = img.resize((w, h), Image.NEAREST)
             grid.paste(img, (x0, label_h + pad + r * (h + pad)))
-    path = Path(path)
-    atomic_write(path, lambda tmp: grid.save(tmp, format="PNG"))
-    return path
+    return grid

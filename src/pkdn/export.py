@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pkdn.inference import check_student
+from pkdn.restore import check_student
 
 
 class _FixedBicubic(nn.Module):

@@ -1,19 +1,16 @@
 """Atomic file writes: readers see a whole file or none, and an interrupted write loses nothing.
 
 Every output of the project (prepared images, checkpoints, SR results,
-configs, grids) goes through here: write to a temporary file in the target's
+configs, grids) goes through here (images through :func:`pkdn.imageio.save_png`): write to a temporary file in the target's
 folder, give it the usual file mode (mkstemp's 0600 would hide shared
 outputs from other users), then ``os.replace`` it onto the target.
 """
 from __future__ import annotations
 
-import io
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
-from PIL import Image
 
 
 def _file_mode() -> int:
@@ -42,9 +39,3 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
-
-
-def atomic_save_png(img: Image.Image, path: str | os.PathLike, compress_level: int = 6) -> None:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=compress_level)
-    atomic_write_bytes(path, buf.getvalue())

@@ -4,8 +4,8 @@ Tensors in, tensors out: nothing here knows about networks or files.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -65,25 +65,26 @@ def student_loss(
     feats_t: Sequence[torch.Tensor] | None = None,
     lambda_ts: float = 0.0,
     lambda_fs: float = 0.0,
-) -> tuple[torch.Tensor, dict[str, float]]:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Eq. 2: L_S = L_SR + lambda_TS L_TS + lambda_FS L_FS; teacher terms skipped when their weight is 0.
 
-    Returns the total and its parts (as floats, for logging).
+    Returns the total and its parts as detached 0-d tensors: reading them (``.item()``) waits for
+    the device, so the training loop sums them on the device and reads them once per log line.
     """
     l_sr = F.l1_loss(sr_s, hr)
     total = l_sr
-    parts = {"l_sr": l_sr.item()}
+    parts = {"l_sr": l_sr.detach()}
     if lambda_ts:
         if sr_t is None:
             raise ValueError("lambda_TS > 0 needs the teacher's SR output")
         l_ts = F.l1_loss(sr_s, sr_t.detach())  # eq. 4
         total = total + lambda_ts * l_ts
-        parts["l_ts"] = l_ts.item()
+        parts["l_ts"] = l_ts.detach()
     if lambda_fs:
         if feats_t is None:
             raise ValueError("lambda_FS > 0 needs the teacher's features")
         l_fs = feature_loss([f.detach() for f in feats_t], feats_s)
         total = total + lambda_fs * l_fs
-        parts["l_fs"] = l_fs.item()
-    parts["total"] = total.item()
+        parts["l_fs"] = l_fs.detach()
+    parts["total"] = total.detach()
     return total, parts

@@ -1,4 +1,4 @@
-"""PSNR and SSIM under the protocol stated in the design notes.
+"""PSNR and SSIM under one protocol, stated below and in docs/evaluation.md.
 
 Protocol (the convention of DIC and BasicSR's ``test_y_channel``), applied to
 every number the project reports:

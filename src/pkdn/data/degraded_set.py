@@ -20,9 +20,9 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from pkdn.data.degrade import Degradation, ImageError, degrade, hr_from_image, load_rgb
-from pkdn.data.prepare import IMAGE_EXTS
-from pkdn.fileio import atomic_save_png, atomic_write_bytes
+from pkdn.data.degrade import Degradation, degrade, hr_from_image
+from pkdn.fileio import atomic_write_bytes
+from pkdn.imageio import ImageError, list_images, load_rgb, save_png
 
 
 @dataclass
@@ -47,7 +47,7 @@ def make_degraded_set(images: str | os.PathLike, out_dir: str | os.PathLike, see
         raise FileNotFoundError(f"{src}: no such folder")
     if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
         raise ValueError(f"{out}: the output folder must not be the input folder or inside it")
-    files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    files = list_images(src)
     if not files:
         raise FileNotFoundError(f"{src}: no image files")
     files = files[:limit] if limit else files
@@ -68,7 +68,7 @@ def make_degraded_set(images: str | os.PathLike, out_dir: str | os.PathLike, see
             if on_error:
                 on_error(str(p), str(e))
             continue
-        atomic_save_png(Image.fromarray(hr, "RGB"), out / "hr" / f"{p.stem}.png")
-        atomic_save_png(Image.fromarray(lr, "RGB"), out / "lr" / f"{p.stem}.png")
+        save_png(Image.fromarray(hr, "RGB"), out / "hr" / f"{p.stem}.png")
+        save_png(Image.fromarray(lr, "RGB"), out / "lr" / f"{p.stem}.png")
         summary.written.append(p.stem)
     return summary

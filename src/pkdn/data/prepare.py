@@ -25,20 +25,21 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from pkdn.fileio import atomic_save_png, atomic_write_bytes
-from pkdn.data.degrade import CROPS, DEFAULT_CROP, ImageError, hr_from_image, load_rgb, lr_from_hr
+from pkdn.data.degrade import CROPS, DEFAULT_CROP, hr_from_image, lr_from_hr
+from pkdn.fileio import atomic_write_bytes
+from pkdn.imageio import IMAGE_EXTENSIONS, ImageError, load_rgb, save_png
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
 DEFAULT_FRACTIONS = (0.9, 0.05, 0.05)
 MANIFEST = "manifest.jsonl"
 FORMAT_VERSION = 1
@@ -162,7 +163,7 @@ def discover(images_dir: Path, split: str | None = None, seed: int = 0) -> tuple
     for s, lst in files.items():
         keep, seen = [], {}
         for p in lst:
-            if p.suffix.lower() not in IMAGE_EXTS:
+            if p.suffix.lower() not in IMAGE_EXTENSIONS:
                 notices.append(f"{p}: not an image file (extension {p.suffix or 'none'}); skipped")
                 continue
             if p.stem in seen:
@@ -212,15 +213,17 @@ def _check_config(out: Path, cfg: dict) -> None:
 def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale: int = 8, hr_size: int = 128,
             parser: str | Any = "landmarks", split: str | None = None, seed: int = 0,
             limit: int | None = None, progress: bool = True, checkpoint: str | None = None,
-            min_size: int | None = None, crop: str = DEFAULT_CROP) -> Summary:
+            min_size: int | None = None, crop: str = DEFAULT_CROP,
+            on_error: Callable[[str], None] | None = None, on_note: Callable[[str], None] | None = None) -> Summary:
     """Prepare ``images_dir`` into ``out_dir``; see the module docstring for the layout.
 
     ``parser`` is a name for :func:`pkdn.priors.get_parser` (``checkpoint`` is
     passed on for ``bisenet``) or a ready parser object. ``limit`` prepares only
     the first N images (by name) of each split. ``min_size``: smallest accepted
     source side (default ``hr_size // 2``). ``crop``: how a crop becomes the
-    square HR (see :func:`pkdn.data.degrade.hr_from_image`). Unusable files are reported and
-    skipped; faces the parser misses get an all-background map and are listed.
+    square HR (see :func:`pkdn.data.degrade.hr_from_image`). Unusable files are skipped, listed in
+    ``Summary.failed`` and passed to ``on_error(line)`` as they happen; conversions to RGB go to
+    ``on_note(line)``; faces the parser misses get an all-background map and are listed.
     """
     from pkdn.priors import get_parser
 
@@ -250,7 +253,16 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
         _close(parser_obj, parser)
         raise
 
-    summary = Summary(out_dir=str(out), parser=parser_name, failed=list(notices))
+    summary = Summary(out_dir=str(out), parser=parser_name)
+
+    def fail(line: str) -> None:
+        summary.failed.append(line)
+        log.warning("%s", line)
+        if on_error:
+            on_error(line)
+
+    for line in notices:
+        fail(line)
     manifest_path = out / MANIFEST
     done = _read_manifest(manifest_path)
 
@@ -276,25 +288,26 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
                     try:
                         img = load_rgb(src, min_size=min_size, notes=notes)
                     except ImageError as e:
-                        summary.failed.append(str(e))
-                        log.warning("%s", e)
+                        fail(str(e))
                         continue
                     summary.converted += notes
+                    for n in notes:
+                        if on_note:
+                            on_note(n)
                     hr = hr_from_image(img, hr_size, crop)
                     lr = lr_from_hr(hr, scale)
                     try:
                         lab = parser_obj.parse(hr)
                     except Exception as e:  # a parser crash on one image must not stop the run
                         msg = " ".join(str(e).split()) or type(e).__name__
-                        summary.failed.append(f"{src}: parser {parser_name} failed ({msg})")
-                        log.warning("%s", summary.failed[-1])
+                        fail(f"{src}: parser {parser_name} failed ({msg})")
                         continue
                     found = lab is not None
                     if lab is None:
                         lab = np.zeros((hr_size, hr_size), dtype=np.uint8)
-                    atomic_save_png(hr, paths["hr"])
-                    atomic_save_png(lr, paths["lr"])
-                    atomic_save_png(Image.fromarray(np.asarray(lab, dtype=np.uint8), "L"), paths["parsing"])
+                    save_png(hr, paths["hr"])
+                    save_png(lr, paths["lr"])
+                    save_png(Image.fromarray(np.asarray(lab, dtype=np.uint8), "L"), paths["parsing"])
                     rec = {"name": src.stem, "split": s, "file": str(src.relative_to(images_dir)),
                            "src_size": list(img.size), "hr_size": [hr_size, hr_size],
                            "lr_size": [hr_size // scale, hr_size // scale], "parser": parser_name,

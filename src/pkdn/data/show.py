@@ -63,11 +63,3 @@ def make_grid(root: str | os.PathLike, split: str = "test", n: int = 6, seed: in
         draw.rectangle((x, y + 1, x + 10, y + 11), fill=tuple(int(v) for v in PALETTE[k]), outline=(0, 0, 0))
         draw.text((x + 14, y), f"{k} {CLASSES[k]}", fill=(0, 0, 0), font=font)
     return grid
-
-
-def write_grid(root: str | os.PathLike, out_png: str | os.PathLike, **kw) -> Path:
-    """Write :func:`make_grid`'s image to ``out_png`` (PNG, optimised) and return the path."""
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    make_grid(root, **kw).save(out, format="PNG", optimize=True)
-    return out

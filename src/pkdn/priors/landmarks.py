@@ -18,8 +18,11 @@ see them). ``l_*`` classes are on the image's left (the subject's right).
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import threading
+import warnings
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -52,8 +55,10 @@ def _import_mediapipe():
     protobuf >= 6. Newer protobuf removed ``SymbolDatabase.GetPrototype``, which
     MediaPipe uses to read its outputs (and ``MessageFactory.GetPrototype``, which
     its import touches); the shim below restores both as aliases of
-    ``message_factory.GetMessageClass`` (no-op on protobuf < 5).
+    ``message_factory.GetMessageClass`` (no-op on protobuf < 5). On protobuf 4.25 MediaPipe's
+    every frame warns that ``GetPrototype`` is deprecated; nothing a user can act on, so it is hidden.
     """
+    warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated", category=UserWarning)
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
@@ -68,6 +73,30 @@ def _import_mediapipe():
         raise ImportError("the 'landmarks' parser needs MediaPipe: pip install 'pkdn[landmarks]' "
                           f"(mediapipe==0.10.14); import failed: {e}") from e
     return face_mesh, selfie_segmentation, SolutionBase
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Hide what MediaPipe's C++ (TFLite, absl logging) writes straight to file descriptor 2.
+
+    Its start-up chatter ("Created TensorFlow Lite XNNPACK delegate", "Feedback manager requires
+    ...") is nothing a user can act on, and absl has no switch for it. Python errors still
+    propagate as exceptions and are reported by the caller.
+    """
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable fd 2 (embedded interpreters): nothing to hide
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _hull(pts: np.ndarray) -> np.ndarray:
@@ -189,6 +218,12 @@ class LandmarkParser:
     def __init__(self, *, min_detection_confidence: float = 0.5, segmentation: bool = True,
                  person_threshold: float = 0.5):
         mp_face_mesh, mp_selfie, SolutionBase = _import_mediapipe()
+        with _MP_LOCK, _native_stderr_silenced():
+            self._build(mp_face_mesh, mp_selfie, SolutionBase, min_detection_confidence, segmentation)
+        self.person_threshold = person_threshold
+
+    def _build(self, mp_face_mesh, mp_selfie, SolutionBase, min_detection_confidence: float,
+               segmentation: bool) -> None:
         params = None
         if min_detection_confidence != 0.5:  # the graph's default; changing it needs protobuf < 5
             params = {"facedetectionshortrangecpu__facedetectionshortrange__facedetection__"
@@ -200,12 +235,17 @@ class LandmarkParser:
             side_inputs={"num_faces": 1, "with_attention": False, "use_prev_landmarks": False},
             calculator_params=params, outputs=["multi_face_landmarks"])
         self._seg = mp_selfie.SelfieSegmentation(model_selection=0) if segmentation else None
-        self.person_threshold = person_threshold
+        # one blank frame through each graph while stderr is hidden: their calculators open (and
+        # log) on graph threads, so wait here until that has happened
+        blank = np.zeros((64, 64, 3), dtype=np.uint8)
+        self._mesh.process(blank)
+        if self._seg is not None:
+            self._seg.process(blank)
 
     def landmarks(self, image: Image.Image) -> np.ndarray | None:
         """(468, 2) landmark pixel coordinates, or None without a face."""
         arr = np.ascontiguousarray(np.asarray(image.convert("RGB")))
-        with _MP_LOCK:
+        with _MP_LOCK, _native_stderr_silenced():
             res = self._mesh.process(arr)
         if not res.multi_face_landmarks:
             return None
@@ -216,7 +256,7 @@ class LandmarkParser:
         if self._seg is None:
             return None
         arr = np.ascontiguousarray(np.asarray(image.convert("RGB")))
-        with _MP_LOCK:
+        with _MP_LOCK, _native_stderr_silenced():
             res = self._seg.process(arr)
         return np.asarray(res.segmentation_mask) > self.person_threshold
 
@@ -227,6 +267,7 @@ class LandmarkParser:
         return rasterise(pts, image.size, self.person_mask(image), np.asarray(image.convert("RGB")))
 
     def close(self) -> None:
-        self._mesh.close()
-        if self._seg is not None:
-            self._seg.close()
+        with _MP_LOCK, _native_stderr_silenced():
+            self._mesh.close()
+            if self._seg is not None:
+                self._seg.close()

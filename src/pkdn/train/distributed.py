@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from pkdn.device import resolve_device
+
 
 @dataclass(frozen=True)
 class DistEnv:
@@ -32,18 +34,6 @@ class DistEnv:
             dist.barrier()
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' requested but no CUDA device is available")
-        return torch.device("cuda", local_rank)
-    if name != "cpu":
-        raise ValueError(f"device must be auto, cpu or cuda, not {name!r}")
-    return torch.device("cpu")
-
-
 def setup(device: str = "auto") -> DistEnv:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
@@ -60,3 +50,12 @@ def setup(device: str = "auto") -> DistEnv:
 def teardown(env: DistEnv) -> None:
     if env.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def gather(obj: object, env: DistEnv) -> list:
+    """``obj`` from every rank, in rank order (a list of one outside torchrun)."""
+    if not env.distributed:
+        return [obj]
+    out: list = [None] * env.world
+    dist.all_gather_object(out, obj)
+    return out

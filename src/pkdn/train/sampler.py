@@ -6,7 +6,7 @@ and an interrupted run resumes at the exact batch where it stopped.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch.utils.data import Sampler

@@ -1,0 +1,106 @@
+"""What a new user meets first: `pkdn --help`/`--version`, one error policy and one image list for every command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from _eval_helpers import student_path, write_lr_faces
+from pkdn import __version__, restore
+from pkdn.cli import build_parser, main
+from pkdn.imageio import IMAGE_EXTENSIONS
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def _pkdn(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pkdn.cli", *args], capture_output=True, text=True, env=ENV, timeout=timeout
+    )
+
+
+def test_help_says_what_pkdn_does_and_version_is_printed(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "super-resolution" in out and "argument parsing" not in out
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"pkdn {__version__}"
+
+
+def _subparser(name: str) -> argparse.ArgumentParser:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[name]
+
+
+def test_cli_defaults_are_the_librarys():
+    sr = _subparser("sr").parse_args(["x", "-o", "y"])
+    assert sr.batch_size == restore.DEFAULT_BATCH_SIZE and sr.max_side == restore.MAX_SIDE
+    assert _subparser("eval").parse_args(["d"]).batch_size == restore.DEFAULT_BATCH_SIZE
+
+
+def test_one_list_of_image_extensions(celeba, tmp_path):
+    """A .pgm face is an image to `pkdn sr` as it is to `pkdn prepare` (sr once said the folder held none)."""
+    assert ".pgm" in IMAGE_EXTENSIONS
+    folder = tmp_path / "pgm"
+    folder.mkdir()
+    write_lr_faces(celeba, tmp_path / "lr", n=1)
+    src = next((tmp_path / "lr").glob("*.png"))
+    Image.open(src).convert("L").save(folder / "face.pgm")
+    r = restore.Restorer(student_path(celeba, tmp_path / "m")).files([folder], tmp_path / "out")
+    assert r.ok and [p.name for p in r.written] == ["face.png"], r.failed
+    assert any("grayscale" in n for n in r.notes)
+
+
+def test_prepare_reports_each_bad_file_on_stderr_and_exits_1(celeba, tmp_path):
+    """Same policy as `pkdn sr`: one `pkdn prepare: error: PATH: reason` line per bad input, exit status 1.
+
+    Run as a user runs it (a subprocess, without pytest's warning filters): MediaPipe's protobuf
+    deprecation warnings must not reach the terminal.
+    """
+    src = tmp_path / "src"
+    src.mkdir()
+    good = sorted((celeba / "test").glob("*.jpg"))[0]
+    shutil.copy(good, src / good.name)
+    (src / "broken.jpg").write_text("not a jpeg")
+    r = _pkdn("prepare", str(src), str(tmp_path / "out"), "--split", "test", "--no-progress")
+    assert r.returncode == 1, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("pkdn prepare: error: ")]
+    assert len(errors) == 1 and f"{src / 'broken.jpg'}: not an image" in errors[0], r.stderr
+    assert r.stderr.strip() == errors[0], r.stderr  # no protobuf deprecations, no TFLite / absl chatter
+    assert "test: 1/2 images" in r.stdout
+
+
+def test_train_set_values_take_the_config_fields_type(tmp_path, capsys):
+    """`--set optim.lr=2e-4` (README's example) is a float, not YAML 1.1's string; a bad value is one line."""
+    from pkdn.config import load_config
+
+    cfg = load_config(REPO / "configs" / "lite_teacher.yaml", ["optim.lr=2e-4", "optim.min_lr=1e-7", "steps=1e3"])
+    assert cfg.optim.lr == 2e-4 and isinstance(cfg.optim.lr, float) and cfg.steps == 1000
+    assert (
+        main(
+            [
+                "train",
+                "teacher",
+                "--config",
+                str(REPO / "configs" / "lite_teacher.yaml"),
+                "--set",
+                "optim.lr=fast",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("pkdn train: error:") and "optim.lr" in err and "'fast'" in err

@@ -1,0 +1,97 @@
+"""The Restorer: one model load, a reported compute path, batched images, files split across torchrun processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from _eval_helpers import student_path, write_lr_faces
+from pkdn import metrics
+from pkdn.imageio import to_float_tensor
+from pkdn.restore import Restorer, choose_precision
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def model_file(celeba, tmp_path_factory) -> Path:
+    return student_path(celeba, tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def faces(celeba, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("lr")
+    return folder, write_lr_faces(celeba, folder, n=6)
+
+
+def test_path_is_chosen_and_reported(model_file):
+    r = Restorer(model_file, precision="fp32")
+    assert r.precision == "fp32" and r.path.startswith("cpu, float32")
+    auto = Restorer(model_file)
+    assert (auto.precision, auto.path.split(" (")[0]) in {("fp32", "cpu, float32"), ("bf16", "cpu, bf16 autocast")}
+    assert choose_precision(torch.device("cpu"))[0] == auto.precision
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Restorer(model_file, precision="int4")
+
+
+def test_bf16_stays_within_the_quality_budget(model_file, faces):
+    """bf16 autocast (the CPU default where it is native) changes PSNR by far less than 0.02 dB."""
+    folder, hrs = faces
+    lr = torch.stack([to_float_tensor(Image.open(folder / f"{s}.png")) for s in sorted(hrs)])
+    hr = torch.stack([to_float_tensor(hrs[s]) for s in sorted(hrs)])
+    fp32 = Restorer(model_file, precision="fp32").tensor(lr)
+    bf16 = Restorer(model_file, precision="bf16").tensor(lr)
+    assert bf16.dtype == torch.float32 and bf16.shape == fp32.shape
+    q = lambda t: (t * 255).round() / 255  # noqa: E731 - outputs are scored as 8-bit images
+    assert abs(metrics.psnr_y(q(bf16), hr).mean() - metrics.psnr_y(q(fp32), hr).mean()) < 0.02
+
+
+def test_images_of_mixed_sizes_are_batched_by_size(model_file):
+    r = Restorer(model_file, precision="fp32", batch_size=2)
+    imgs = [Image.new("RGB", size, (i * 40, 90, 200 - i * 30)) for i, size in enumerate([(16, 16), (12, 10)] * 3)]
+    out = r.images(imgs)
+    assert [o.size for o in out] == [(128, 128), (96, 80)] * 3
+    assert out[0].getpixel((64, 64)) != out[2].getpixel((64, 64))  # each face its own output, in order
+
+
+def test_torchrun_splits_the_inputs_across_processes(model_file, faces, tmp_path):
+    folder, hrs = faces
+    (folder.parent / "bad").mkdir(exist_ok=True)
+    bad = folder.parent / "bad" / "broken.png"
+    bad.write_text("not a png")
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "pkdn.cli",
+        "sr",
+        str(folder),
+        str(bad),
+        "-o",
+        str(out),
+        "--model",
+        str(model_file),
+        "--no-progress",
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode != 0 and sorted(p.stem for p in out.glob("*.png")) == sorted(hrs), r.stderr[-3000:]
+    summaries = [line for line in r.stdout.splitlines() if line.startswith("wrote ")]
+    assert len(summaries) == 1 and "wrote 6 image(s)" in summaries[0] and "by 2 processes" in summaries[0]
+    assert "1 input(s) failed" in summaries[0]
+    assert sum("broken.png" in line and "pkdn sr: error:" in line for line in r.stderr.splitlines()) == 1
