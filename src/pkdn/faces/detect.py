@@ -56,6 +56,9 @@ def _retinaface_session():
         ) from None
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    # no busy-waiting threads: they starve torch (and other jobs) on a small, shared CPU
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.inter_op_num_threads = 1
     return ort.InferenceSession(WEIGHTS, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
