@@ -27,7 +27,7 @@ import numpy as np
 DEFAULT_SCORE = 0.9
 #: candidates scoring at least this (but under ``score``) are re-scored on a zoomed crop of their own
 #: (face ~80 px): real faces usually pass there, background patterns rarely do.
-CANDIDATE_SCORE = 0.5
+CANDIDATE_SCORE = 0.2
 #: the pyramid's largest level holds at most this many pixels (bounds time on big photos).
 MAX_LEVEL_PIXELS = 12_000_000
 #: the photo is also searched upscaled by these factors (faces of 12-16 px crops need x3-x4).
@@ -82,6 +82,13 @@ def _anchors(h: int, w: int) -> np.ndarray:
         for_s = [np.hstack([c, np.full((len(c), 2), s, np.float32)]) for s in sizes]
         out.append(np.stack(for_s, 1).reshape(-1, 4))  # per location, both sizes
     return np.concatenate(out).astype(np.float32)
+
+
+def _same_face(a: Detection, b: Detection) -> bool:
+    """Boxes of one face at two pyramid levels can differ in size enough to pass box NMS; their eyes do not."""
+    ea, eb = a.landmarks[:2].mean(0), b.landmarks[:2].mean(0)
+    eye = max(np.linalg.norm(b.landmarks[1] - b.landmarks[0]), np.linalg.norm(a.landmarks[1] - a.landmarks[0]), 1.0)
+    return bool(np.linalg.norm(ea - eb) < 0.5 * eye)
 
 
 class RetinaFaceDetector:
@@ -143,9 +150,11 @@ class RetinaFaceDetector:
         xywh = np.hstack([b[:, :2], b[:, 2:] - b[:, :2]])
         keep = cv2.dnn.NMSBoxes(xywh.tolist(), s.tolist(), self.candidate_score, self.nms)
         keep = np.array(keep, dtype=int).reshape(-1)
-        out = []
-        for i in keep:
+        out: list[Detection] = []
+        for i in keep:  # best first
             d = Detection(b[i].astype(np.float64), p[i].astype(np.float64), float(s[i]))
+            if any(_same_face(d, o) for o in out):
+                continue
             if d.score < self.score:
                 d = self._verify(bgr, d)
             if d is not None:
