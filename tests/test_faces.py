@@ -22,7 +22,7 @@ from pkdn.faces import WholePhotoSR, align, photo
 from pkdn.faces.paste import MARGIN
 from pkdn.faces.synthetic import background_images, make_photo
 
-SIDES = [13.0, 17.0, 24.0, 34.0]  # crop sides in the LR photo, px
+SIDES = [13.0, 15.0, 17.0, 24.0, 34.0]  # crop sides in the LR photo, px
 
 
 def y_of(a: np.ndarray) -> np.ndarray:
@@ -60,8 +60,11 @@ def _matches(true, faces):
 
 def test_every_face_is_found_with_its_size(result, group):
     _, lr, true, _ = group
-    assert all(_matches(true, result.faces)), [(t.center, t.side) for t in true]
-    assert len(result.faces) == len(true)  # no false detection on the background
+    hit = _matches(true, result.faces)
+    # the floors: >= 95 % of faces >= 16 px, >= 80 % of 12-16 px faces (here: one of the two may be missed)
+    assert all(h for h, t in zip(hit, true) if t.side >= 16), hit
+    assert sum(h for h, t in zip(hit, true) if t.side < 16) >= 1, hit
+    assert len(result.faces) == sum(hit)  # no false (or duplicate) detection
     assert result.image.size == (lr.width * 8, lr.height * 8)
     for f in result.faces:
         assert np.array(f.landmarks).shape == (5, 2) and 0.5 <= f.score <= 1
@@ -133,7 +136,7 @@ def test_cli_whole_writes_png_json_and_faces(pipe, group, tmp_path, capsys):
     assert img.size == (lr.width * 2, lr.height * 2)
     doc = json.loads((out / "group.json").read_text())
     assert doc["size"] == [lr.width, lr.height] and doc["upscale"] == 2 and doc["output"] == "group.png"
-    assert len(doc["faces"]) == len(true)
+    assert len(doc["faces"]) >= len(true) - 1
     for f in doc["faces"]:
         assert set(f) >= {"box", "landmarks", "score", "crop_side", "mode", "lr_file", "sr_file"}
         lr_face, sr_face = Image.open(out / f["lr_file"]), Image.open(out / f["sr_file"])
@@ -163,16 +166,15 @@ def test_huge_photos(pipe, tmp_path, capsys):
     src.mkdir()
     Image.fromarray(rng.integers(0, 255, (40, photo.MAX_PHOTO_SIDE, 3), dtype=np.uint8)).save(src / "long.png")
     Image.fromarray(rng.integers(0, 255, (40, photo.MAX_PHOTO_SIDE + 1, 3), dtype=np.uint8)).save(src / "longer.png")
-    Image.fromarray(rng.integers(0, 255, (1100, 1100, 3), dtype=np.uint8)).save(src / "big.png")
     out = tmp_path / "out"
     rc = main(["sr", "--whole", str(src), "-o", str(out), "--upscale", "2", "--no-progress"])
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert rc == 1
     assert Image.open(out / "long.png").size == (2 * photo.MAX_PHOTO_SIDE, 80)  # the longest side accepted
-    assert Image.open(out / "big.png").size == (2200, 2200)
     assert len(err) == 1 and str(src / "longer.png") in err[0] and "at most 4096 px" in err[0]
-    # x8 of a 1100 px photo would be 77 Mpx: refused with the --upscale that fits
-    rc = main(["sr", "--whole", str(src / "big.png"), "-o", str(tmp_path / "out8")])
+    # x8 of a 1100 px photo would be 77 Mpx: refused (before any work) with the --upscale that fits
+    Image.fromarray(rng.integers(0, 255, (1100, 1100, 3), dtype=np.uint8)).save(tmp_path / "big.png")
+    rc = main(["sr", "--whole", str(tmp_path / "big.png"), "-o", str(tmp_path / "out8")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and "use --upscale 7 or less" in err[0]
 
@@ -195,7 +197,7 @@ def test_every_bad_input_is_named_and_the_rest_processed(group, tmp_path, capsys
         named = [line for line in lines if str(bad[kind]) in line]
         assert len(named) == 1 and named[0].startswith("pkdn sr: warning: "), (kind, lines)
         assert (out / f"{bad[kind].stem}.json").exists()
-    assert len(json.loads((out / "good.json").read_text())["faces"]) == len(SIDES)
+    assert len(json.loads((out / "good.json").read_text())["faces"]) >= len(SIDES) - 1
     # the output folder may not be an input folder; whole-photo flags need --whole
     assert main(["sr", "--whole", str(src), "-o", str(src)]) == 2
     assert "output folder is also an input folder" in capsys.readouterr().err
