@@ -143,7 +143,7 @@ def test_cli_whole_writes_png_json_and_faces(pipe, group, tmp_path, capsys):
         assert sr_face.size == (lr_face.width * 8, lr_face.height * 8)
     assert not [p for p in out.rglob(".*")]  # no temporary files left
     # the JSON boxes are the API's boxes, in input pixels
-    boxes = sorted(tuple(round(v, 2) for v in f.box) for f in pipe(lr).faces)
+    boxes = sorted(tuple(round(float(v), 2) for v in d.box) for d in pipe.detect(lr))
     assert sorted(tuple(f["box"]) for f in doc["faces"]) == boxes
 
 
