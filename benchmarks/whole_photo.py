@@ -31,9 +31,9 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from pkdn import inference  # noqa: E402
-from pkdn.faces import WholePhotoSR, photo  # noqa: E402
-from pkdn.faces.synthetic import TrueFace, background_images, make_photo  # noqa: E402
+from pkdn import inference
+from pkdn.faces import WholePhotoSR, photo
+from pkdn.faces.synthetic import TrueFace, background_images, make_photo
 
 BUCKETS = [(12, 16), (16, 18), (18, 24), (24, 32), (32, 40.01)]
 POLICIES = {"all native": 0.0, "aligned <= 18 px": 18.0, "all aligned": 1e9}

@@ -22,9 +22,9 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from pkdn.data.degrade import hr_from_image  # noqa: E402
-from pkdn.faces.detect import RetinaFaceDetector  # noqa: E402
-from pkdn.fileio import atomic_write_bytes  # noqa: E402
+from pkdn.data.degrade import hr_from_image
+from pkdn.faces.detect import RetinaFaceDetector
+from pkdn.fileio import atomic_write_bytes
 
 NAMES = ["eye_left_in_image", "eye_right_in_image", "nose", "mouth_left_in_image", "mouth_right_in_image"]
 

@@ -20,10 +20,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from PIL import Image, ImageDraw  # noqa: E402
+from PIL import Image, ImageDraw
 
-from pkdn.faces import WholePhotoSR, photo  # noqa: E402
-from pkdn.fileio import atomic_save_png  # noqa: E402
+from pkdn.faces import WholePhotoSR, photo
+from pkdn.fileio import atomic_save_png
 
 
 def main() -> None:

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _eval_helpers import write_bad_inputs
 from PIL import Image
 
-from _eval_helpers import write_bad_inputs
 from pkdn.cli import main
 from pkdn.faces import WholePhotoSR, align, photo
-from pkdn.faces.paste import MARGIN
 from pkdn.faces.synthetic import background_images, make_photo
 
 SIDES = [13.0, 15.0, 17.0, 24.0, 34.0]  # crop sides in the LR photo, px

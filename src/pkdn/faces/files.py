@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+
+from PIL import Image
 
 from pkdn.data.degrade import ImageError, load_rgb
 from pkdn.faces.photo import PhotoError, WholePhotoSR, WholeResult, check_photo
@@ -18,7 +20,8 @@ from pkdn.fileio import atomic_save_png, atomic_write_bytes
 from pkdn.inference import SrReport, check_out_dir, expand_inputs
 
 MIN_SIDE = 8  # a photo smaller than one tiny face is not a photo
-PHOTOS_PER_BATCH = 4  # faces of this many photos share SR batches; bounds memory (outputs are big)
+PHOTOS_PER_BATCH = 4  # faces of up to this many photos share SR batches...
+BATCH_OUTPUT_PIXELS = 64_000_000  # ...while their outputs (held until written) stay under this
 
 
 def _one_line(e: Exception) -> str:
@@ -82,7 +85,7 @@ def whole_files(
         owner[f.stem] = f
         todo.append(f)
 
-    def run(batch: list[tuple[Path, object]]) -> None:
+    def run(batch: list[tuple[Path, Image.Image]]) -> None:
         try:
             results = pipe.process([im for _, im in batch], upscale=upscale, background=background, keep_crops=save_faces)
         except Exception as e:  # noqa: BLE001 - one failed batch must not stop the others
@@ -98,7 +101,7 @@ def whole_files(
             if on_done:
                 on_done(f, res)
 
-    batch: list[tuple[Path, object]] = []
+    batch: list[tuple[Path, Image.Image]] = []
     for f in todo:
         notes: list[str] = []
         try:
@@ -117,6 +120,10 @@ def whole_files(
             report.notes.append(n)
             if on_note:
                 on_note(n)
+        px = img.width * img.height * upscale * upscale
+        if batch and sum(i.width * i.height for _, i in batch) * upscale * upscale + px > BATCH_OUTPUT_PIXELS:
+            run(batch)
+            batch = []
         batch.append((f, img))
         if len(batch) >= PHOTOS_PER_BATCH:
             run(batch)

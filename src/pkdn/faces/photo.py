@@ -19,8 +19,8 @@ The network is only ever called through :func:`pkdn.inference.load` /
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -152,10 +152,9 @@ class WholePhotoSR:
         if background not in BACKGROUNDS:
             raise ValueError(f"background must be one of {sorted(BACKGROUNDS)}, not {background!r}")
         upscale = int(upscale)
+        images = [im if im.mode == "RGB" else im.convert("RGB") for im in images]
         rgbs = []
         for im in images:
-            if im.mode != "RGB":
-                raise ValueError(f"expected an RGB image, got mode {im.mode}; use image.convert('RGB')")
             check_photo(im.size, upscale)
             rgbs.append(np.asarray(im))
         jobs = [j for i, rgb in enumerate(rgbs) for j in self._crops(i, rgb)]
