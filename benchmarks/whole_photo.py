@@ -31,7 +31,6 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from pkdn import inference
 from pkdn.faces import WholePhotoSR, photo
 from pkdn.faces.synthetic import TrueFace, background_images, make_photo
 
