@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO / "src"))
 from PIL import Image, ImageDraw
 
 from pkdn.faces import WholePhotoSR, photo
-from pkdn.fileio import atomic_save_png
+from pkdn.imageio import save_png
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
     for k, label in enumerate(["bicubic x8", f"pkdn sr --whole x8 ({a.model})", "original (4x the input's resolution)"]):
         d.text((6, k * (h + 4) + 4), label, fill="white")
     sheet = sheet.resize((sheet.width * 2 // 3, sheet.height * 2 // 3), Image.LANCZOS)
-    atomic_save_png(sheet, a.out)
+    save_png(sheet, a.out)
     print(f"wrote {a.out} ({sheet.width} x {sheet.height})")
 
 

@@ -1,6 +1,6 @@
 """`pkdn sr --whole` on files: read photos, run :class:`WholePhotoSR`, write PNG + JSON atomically.
 
-The same input rules as crop mode (:func:`pkdn.inference.sr_files`): files,
+The same input rules as crop mode (:meth:`pkdn.restore.Restorer.files`): files,
 folders and globs; one line per bad input and the others still processed;
 the output folder may not be an input folder; a later input with an already
 used stem fails instead of overwriting.
@@ -14,10 +14,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from pkdn.data.degrade import ImageError, load_rgb
 from pkdn.faces.photo import PhotoError, WholePhotoSR, WholeResult, check_photo
-from pkdn.fileio import atomic_save_png, atomic_write_bytes
-from pkdn.inference import SrReport, check_out_dir, expand_inputs
+from pkdn.fileio import atomic_write_bytes
+from pkdn.imageio import ImageError, load_rgb, save_png
+from pkdn.restore import SrReport, check_out_dir, expand_inputs
 
 MIN_SIDE = 8  # a photo smaller than one tiny face is not a photo
 PHOTOS_PER_BATCH = 4  # faces of up to this many photos share SR batches...
@@ -37,11 +37,11 @@ def write_result(res: WholeResult, src: Path, out: Path, save_faces: bool) -> li
         for k, f in enumerate(res.faces):
             name = f"{k:02d}"
             if f.lr is not None:
-                atomic_save_png(f.lr, d / f"{name}_lr.png", compress_level=1)
-                atomic_save_png(f.sr, d / f"{name}_sr.png", compress_level=1)
+                save_png(f.lr, d / f"{name}_lr.png", compress_level=1)
+                save_png(f.sr, d / f"{name}_sr.png", compress_level=1)
                 faces[k]["lr_file"] = f"{d.name}/{name}_lr.png"
                 faces[k]["sr_file"] = f"{d.name}/{name}_sr.png"
-    atomic_save_png(res.image, png, compress_level=1)
+    save_png(res.image, png, compress_level=1)
     doc = {"input": str(src), "size": list(res.size), "upscale": res.upscale, "output": png.name,
            "coordinates": "input pixels, continuous (pixel i covers [i, i+1))", "faces": faces}
     atomic_write_bytes(js, (json.dumps(doc, indent=1) + "\n").encode())
