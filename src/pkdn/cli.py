@@ -286,8 +286,47 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="local web page and HTTP API for super-resolving faces and photos",
+                       description="Serve a web page (and POST /api/sr, GET /api/health) on this computer; "
+                       "Ctrl-C stops it. Needs the web extra: pip install 'pkdn[web]'.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0 picks a free one)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="images processed at once (default 1)")
+    p.add_argument("--max-queue", type=int, default=32, metavar="N",
+                   help="requests accepted at once, running or waiting; more are answered 503 (default 32)")
+    p.add_argument("--max-upload-mb", type=float, default=20, metavar="MB", help="largest upload (default 20 MB)")
+    p.add_argument("--max-side", type=int, default=512, metavar="PX", help="refuse inputs with a longer side (default 512)")
+    p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch (default: torch's)")
+    p.set_defaults(func=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    try:
+        from pkdn.serve import ServeConfig, serve
+        import starlette, uvicorn  # noqa: F401, E401 - fail here, with the fix, if the extra is missing
+    except ImportError as e:
+        _err("serve", f"the web app needs the web extra (pip install 'pkdn[web]'): {e}")
+        return 2
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if min(args.workers, args.max_queue, args.max_side) < 1 or args.max_upload_mb <= 0:
+        _err("serve", "--workers, --max-queue, --max-side and --max-upload-mb must be positive")
+        return 2
+    config = ServeConfig(device=args.device, workers=args.workers, max_queue=args.max_queue,
+                         max_bytes=int(args.max_upload_mb * 1_000_000), max_side=args.max_side)
+    try:
+        return serve(args.host, args.port, config)
+    except OSError as e:
+        _err("serve", str(e))
+        return 2
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_info, _add_prepare, _add_show, _add_train, _add_sr, _add_eval, _add_export,
+    _add_info, _add_prepare, _add_show, _add_train, _add_sr, _add_eval, _add_export, _add_serve,
 ]
 
 
