@@ -192,15 +192,31 @@ def test_20_concurrent_uploads_while_health_answers(server: Server, faces):
 
 
 def test_full_queue_answers_503_and_recovers(tmp_path, faces):
+    """Two uploads still streaming in fill a queue of 2: a third is refused at once, the two then finish."""
+    import requests
+    from urllib3 import encode_multipart_formdata
+
     s = start_server(tmp_path / "tmp", "--max-queue", "2", "--workers", "1")
     try:
-        big = png(faces[0][0].resize((256, 256)))  # slow enough that requests overlap
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            answers = list(pool.map(lambda _: s.sr(big), range(8)))
-        codes = sorted(r.status_code for r in answers)
-        assert 503 in codes and 200 in codes, codes
-        busy = next(r for r in answers if r.status_code == 503)
-        assert "server busy" in _error(busy) and busy.headers["Retry-After"]
+        body, ctype = encode_multipart_formdata({"image": ("face.png", png(faces[0][0]), "image/png")})
+        release = threading.Event()
+
+        def slow_body():
+            yield body[:100]
+            release.wait(30)
+            yield body[100:]
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            slow = [pool.submit(requests.post, s.url + "api/sr", data=slow_body(), headers={"Content-Type": ctype},
+                                timeout=60) for _ in range(2)]
+            deadline = time.monotonic() + 30
+            while s.get("api/health").json()["in_flight"] < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            busy = s.sr(png(faces[1][0]))
+            release.set()
+            answers = [f.result() for f in slow]
+        assert busy.status_code == 503 and "server busy" in _error(busy) and busy.headers["Retry-After"]
+        assert [r.status_code for r in answers] == [200, 200]
         assert s.sr(png(faces[0][0])).status_code == 200
     finally:
         rc, err = s.stop()
