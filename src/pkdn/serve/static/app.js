@@ -32,6 +32,7 @@ async function loadInfo() {
     if (!info.modes.whole) {
       $("mode-whole").disabled = true;
       $("mode-whole").parentElement.title = "whole-photo mode is not installed in this pkdn";
+      $("mode-whole").parentElement.append(" (not installed)");
     }
   } catch (e) {
     showError("Cannot reach the pkdn server: is `pkdn serve` still running?");

@@ -1,0 +1,110 @@
+"""The `pkdn serve` page in a real headless Chromium (Debian's chromium + chromium-driver, via Selenium).
+
+A new user's path: open the page, pick a face, wait for the result, see it
+at 8x, download link ready. The screenshot is saved in the test's folder (and
+to ``$PKDN_SERVE_SCREENSHOT`` when set: that is how docs/images/serve.png is
+made). Without the browser the test is skipped locally but fails under CI.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from _serve import start_server
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        msg = "headless Chromium missing: apt-get install -y chromium chromium-driver"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never download a driver
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1100,760", "--hide-scrollbars", "--force-device-scale-factor=1"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = start_server(tmp_path_factory.mktemp("serve_tmp"))
+    yield s
+    rc, err = s.stop()
+    assert rc == 0, err
+
+
+def test_page_super_resolves_an_uploaded_face(browser, server, celeba, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from pkdn.data.degrade import hr_from_image, lr_from_hr
+
+    with Image.open(sorted((celeba / "test").glob("*.jpg"))[3]) as im:
+        lr = lr_from_hr(hr_from_image(im.convert("RGB"), 128))
+    face = tmp_path / "face_16px.png"
+    lr.save(face)
+
+    browser.get(server.url)
+    assert "pkdn" in browser.title
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))  # models listed from the server
+    assert [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#model option")] == \
+        server.get("api/info").json()["models"]
+    browser.find_element(By.ID, "file").send_keys(str(face))  # choosing a file starts the work
+    wait.until(lambda d: d.find_element(By.ID, "after").get_attribute("data-ready") == "1"
+               or d.find_element(By.ID, "error").is_displayed())
+    assert not browser.find_element(By.ID, "error").is_displayed(), browser.find_element(By.ID, "error").text
+    after = browser.find_element(By.ID, "after")
+    assert after.is_displayed()
+    size = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", after)
+    assert size == [lr.width * 8, lr.height * 8] == [128, 128]
+    assert browser.find_element(By.ID, "before").is_displayed()
+    link = browser.find_element(By.ID, "download")
+    assert link.get_attribute("href").startswith("blob:") and link.get_attribute("download") == "face_16px_x8.png"
+    assert "Done in" in browser.find_element(By.ID, "status").text
+    assert "16 x 16 px" in browser.find_element(By.ID, "sizes").text
+
+    # the side-by-side view shows both images next to each other
+    browser.find_element(By.CSS_SELECTOR, 'input[name="view"][value="side"]').click()
+    b, a = (browser.find_element(By.ID, i).rect for i in ("before", "after"))
+    assert b["x"] + b["width"] <= a["x"] and abs(b["width"] - a["width"]) < 2
+    browser.find_element(By.CSS_SELECTOR, 'input[name="view"][value="slider"]').click()
+
+    shot = tmp_path / "serve.png"
+    assert browser.save_screenshot(str(shot))
+    with Image.open(shot) as im:
+        assert im.size[0] >= 800
+    if os.environ.get("PKDN_SERVE_SCREENSHOT"):
+        shutil.copyfile(shot, os.environ["PKDN_SERVE_SCREENSHOT"])
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == [], severe  # no failed loads (nothing external), no script errors
+
+
+def test_page_shows_a_server_error_in_one_line(browser, server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    bad = tmp_path / "not_an_image.png"
+    bad.write_text("this is text, not a picture\n")
+    browser.get(server.url)
+    browser.find_element(By.ID, "file").send_keys(str(bad))
+    WebDriverWait(browser, 60).until(lambda d: d.find_element(By.ID, "error").is_displayed())
+    text = browser.find_element(By.ID, "error").text
+    assert text.startswith("not an image") and "\n" not in text
