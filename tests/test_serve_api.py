@@ -18,7 +18,14 @@ from pkdn.checkpoint import SHIPPED_MODELS
 from pkdn.data.degrade import MAX_PIXELS, hr_from_image, lr_from_hr, upsample
 from pkdn.inference import load, pil_to_tensor, super_resolve
 
-pytest.importorskip("starlette", reason="the web extra is part of pkdn[test]")
+from pkdn.serve.engine import whole_photo_class
+
+WHOLE = whole_photo_class() is not None  # whole-photo mode installed (pkdn.faces)
+
+
+def whole_refusal(status: int, words: str) -> tuple[int, str]:
+    """What a whole-mode request must get: its own refusal, or 'not installed' without pkdn.faces."""
+    return (status, words) if WHOLE else (400, "whole-photo mode is not installed")
 
 
 def png(img: Image.Image) -> bytes:
@@ -115,6 +122,7 @@ def test_bad_inputs_get_one_line_4xx(server: Server, faces):
         (server.sr(b"\x00" * 20_000_001), 413, "too large"),
         (server.sr(huge_px), 413, "Mpx"),
         (server.sr(png(Image.new("RGB", (513, 40)))), 413, "at most 512 px"),
+        (server.sr(png(Image.new("RGB", (1025, 40))), mode="whole"), *whole_refusal(413, "at most 1024 px")),
         (server.sr(good, mode="tiles"), 400, "unknown mode 'tiles'"),
         (server.sr(good, model="../../weights/x.safetensors"), 400, "unknown model"),
         (server.sr(good, model="/etc/passwd"), 400, "unknown model"),
@@ -143,9 +151,7 @@ def test_whole_mode(server: Server, celeba):
     with Image.open(sorted((celeba / "test").glob("*.jpg"))[0]) as im:
         photo = im.convert("RGB").resize((96, 96), Image.Resampling.BICUBIC)
     r = server.sr(png(photo), mode="whole")
-    try:
-        import pkdn.faces  # noqa: F401
-    except ImportError:
+    if not WHOLE:
         assert r.status_code == 400 and "whole-photo mode is not installed" in _error(r)
         assert server.get("api/info").json()["modes"]["whole"] is False
         return

@@ -297,7 +297,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-queue", type=int, default=32, metavar="N",
                    help="requests accepted at once, running or waiting; more are answered 503 (default 32)")
     p.add_argument("--max-upload-mb", type=float, default=20, metavar="MB", help="largest upload (default 20 MB)")
-    p.add_argument("--max-side", type=int, default=512, metavar="PX", help="refuse inputs with a longer side (default 512)")
+    p.add_argument("--max-side", type=int, default=512, metavar="PX", help="refuse face crops with a longer side (default 512)")
+    p.add_argument("--max-photo-side", type=int, default=1024, metavar="PX",
+                   help="refuse whole photos with a longer side (default 1024; x8 is 8192 px)")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch (default: torch's)")
     p.set_defaults(func=_run_serve)
 
@@ -313,11 +315,12 @@ def _run_serve(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    if min(args.workers, args.max_queue, args.max_side) < 1 or args.max_upload_mb <= 0:
-        _err("serve", "--workers, --max-queue, --max-side and --max-upload-mb must be positive")
+    if min(args.workers, args.max_queue, args.max_side, args.max_photo_side) < 1 or args.max_upload_mb <= 0:
+        _err("serve", "--workers, --max-queue, --max-side, --max-photo-side and --max-upload-mb must be positive")
         return 2
     config = ServeConfig(device=args.device, workers=args.workers, max_queue=args.max_queue,
-                         max_bytes=int(args.max_upload_mb * 1_000_000), max_side=args.max_side)
+                         max_bytes=int(args.max_upload_mb * 1_000_000), max_side=args.max_side,
+                         max_photo_side=args.max_photo_side)
     try:
         return serve(args.host, args.port, config)
     except OSError as e:

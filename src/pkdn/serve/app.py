@@ -75,7 +75,8 @@ def create_app(config: ServeConfig | None = None) -> Starlette:
 
     async def info(request: Request) -> Response:
         return JSONResponse({"models": engine.models(), "default_model": engine.default_model(),
-                             "modes": engine.modes(), "max_bytes": cfg.max_bytes, "max_side": cfg.max_side})
+                             "modes": engine.modes(), "max_bytes": cfg.max_bytes, "max_side": cfg.max_side,
+                             "max_photo_side": cfg.max_photo_side})
 
     async def sr(request: Request) -> Response:
         try:

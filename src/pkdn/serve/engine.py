@@ -34,7 +34,8 @@ class ServeConfig:
     max_queue: int = 32  # requests admitted at once (queued + running); more get 503
     max_bytes: int = MAX_BYTES
     max_pixels: int = MAX_PIXELS
-    max_side: int = MAX_SIDE  # longest input side, as `pkdn sr --max-side` (x8 output: 4096 px)
+    max_side: int = MAX_SIDE  # longest face-crop side, as `pkdn sr --max-side` (x8 output: 4096 px)
+    max_photo_side: int = 1024  # longest whole-photo side (x8 output: 8192 px, 200 MB in memory)
 
 
 @dataclass
@@ -139,7 +140,8 @@ class Engine:
         from pkdn.serve.upload import decode_upload
 
         c = self.config
-        img = decode_upload(data, max_bytes=c.max_bytes, max_pixels=c.max_pixels, max_side=c.max_side, notes=notes)
+        img = decode_upload(data, max_bytes=c.max_bytes, max_pixels=c.max_pixels, notes=notes,
+                            max_side=c.max_side if mode == "crop" else c.max_photo_side)
         del data
         if mode == "crop":
             from pkdn import inference
@@ -147,8 +149,11 @@ class Engine:
             out = inference.super_resolve(self._get(mode, model), img)
             faces: list[dict[str, Any]] = []
         else:
-            res = self._get(mode, model)(img)
+            try:
+                res = self._get(mode, model)(img)
+            except ValueError as e:  # the pipeline's own limits (PhotoError): one line, the client's to fix
+                msg = " ".join(str(e).split())
+                raise UploadError(msg, 413 if "too large" in msg else 422) from None
             out = res.image
-            faces = [{"box": [round(float(v), 2) for v in f.box], "score": round(float(getattr(f, "score", 1.0)), 3)}
-                     for f in res.faces]
+            faces = [{"box": [round(float(v), 2) for v in f.box], "score": round(float(f.score), 3)} for f in res.faces]
         return Result(png=encode_png(out), size=img.size, out_size=out.size, faces=faces)

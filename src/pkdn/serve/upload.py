@@ -46,7 +46,7 @@ def decode_upload(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = 
                                       f"{max_pixels / 1e6:.0f} Mpx)", 413)
                 if max_side is not None and max(w, h) > max_side:
                     raise UploadError(f"image too large for x8 super-resolution ({w}x{h}; at most {max_side} px "
-                                      "a side): send a smaller image or crop the face", 413)
+                                      "a side in this mode): send a smaller image", 413)
                 im.load()
                 img = ImageOps.exif_transpose(im)
                 img.load()
