@@ -74,3 +74,17 @@ def start_server(tmpdir: Path, *args: str, timeout: float = 90) -> Server:
             server.stop()
             raise RuntimeError("pkdn serve did not answer /api/health")
         time.sleep(0.1)
+
+
+def group_photo(celeba: Path, n: int = 3, side: int = 44) -> "Image.Image":
+    """A small 'whole photo': ``n`` real test faces (``side`` px crops) on a plain wall, 16 px apart."""
+    from PIL import Image
+
+    from pkdn.data.degrade import hr_from_image
+
+    files = sorted((celeba / "test").glob("*.jpg"))[10:10 + n]
+    photo = Image.new("RGB", (n * (side + 16) + 16, side + 40), (96, 110, 124))
+    for i, f in enumerate(files):
+        with Image.open(f) as im:
+            photo.paste(hr_from_image(im.convert("RGB"), side), (16 + i * (side + 16), 20))
+    return photo

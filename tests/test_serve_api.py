@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from _serve import Server, start_server
+from _serve import Server, group_photo, start_server
 from pkdn import metrics
 from pkdn.checkpoint import SHIPPED_MODELS
 from pkdn.data.degrade import MAX_PIXELS, hr_from_image, lr_from_hr, upsample
@@ -147,20 +147,20 @@ def requests_post_raw(server: Server, body: bytes, content_type: str):
 
 
 def test_whole_mode(server: Server, celeba):
-    """Whole-photo mode when pkdn.faces is installed; otherwise the one-line refusal."""
-    with Image.open(sorted((celeba / "test").glob("*.jpg"))[0]) as im:
-        photo = im.convert("RGB").resize((96, 96), Image.Resampling.BICUBIC)
+    """Whole-photo mode finds the three faces of a small group photo; without pkdn.faces, the one-line refusal."""
+    photo = group_photo(celeba)
     r = server.sr(png(photo), mode="whole")
     if not WHOLE:
         assert r.status_code == 400 and "whole-photo mode is not installed" in _error(r)
         assert server.get("api/info").json()["modes"]["whole"] is False
         return
     assert r.status_code == 200, r.text
-    assert Image.open(io.BytesIO(r.content)).size == (96 * 8, 96 * 8)
-    found = json.loads(r.headers["X-Pkdn-Faces"])
-    assert len(found) >= 1
-    x0, y0, x1, y1 = found[0]["box"]
-    assert 0 <= x0 < x1 <= 96 and 0 <= y0 < y1 <= 96
+    assert Image.open(io.BytesIO(r.content)).size == (photo.width * 8, photo.height * 8)
+    boxes = sorted(f["box"] for f in json.loads(r.headers["X-Pkdn-Faces"]))
+    assert len(boxes) == 3, boxes
+    for i, (x0, y0, x1, y1) in enumerate(boxes):  # each box lies on its pasted face (44 px at x = 16 + 60 i, y = 20)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        assert abs(cx - (16 + 60 * i + 22)) < 12 and abs(cy - 42) < 12, boxes
 
 
 def test_20_concurrent_uploads_while_health_answers(server: Server, faces):

@@ -109,16 +109,17 @@ async function show(blob, faces, inSize, usedMode) {
   const w = after.naturalWidth, h = after.naturalHeight;
   // face outlines in result pixels (boxes come in input pixels)
   const sx = w / (inSize[0] || w), sy = h / (inSize[1] || h);
-  const svg = $("faces");
-  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-  svg.replaceChildren();
-  for (const f of faces) {
-    const [x0, y0, x1, y1] = f.box;
-    const r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
-    r.setAttribute("x", x0 * sx); r.setAttribute("y", y0 * sy);
-    r.setAttribute("width", (x1 - x0) * sx); r.setAttribute("height", (y1 - y0) * sy);
-    r.setAttribute("class", "face");
-    svg.appendChild(r);
+  for (const svg of [$("faces"), $("faces-before")]) {  // outlines on both images, so the slider keeps them whole
+    svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+    svg.replaceChildren();
+    for (const f of faces) {
+      const [x0, y0, x1, y1] = f.box;
+      const r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+      r.setAttribute("x", x0 * sx); r.setAttribute("y", y0 * sy);
+      r.setAttribute("width", (x1 - x0) * sx); r.setAttribute("height", (y1 - y0) * sy);
+      r.setAttribute("class", "face");
+      svg.appendChild(r);
+    }
   }
   $("faces-count").textContent = usedMode === "whole"
     ? `${faces.length} face${faces.length === 1 ? "" : "s"} found (outlined)` : "";
