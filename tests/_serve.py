@@ -35,8 +35,12 @@ class Server:
             files["image"] = (filename, data, "application/octet-stream")
         return requests.post(self.url + "api/sr", files=files, timeout=timeout)
 
+    @property
+    def proc_dir(self) -> Path:
+        return Path(f"/proc/{self.proc.pid}")
+
     def rss_mb(self) -> float:
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        status = (self.proc_dir / "status").read_text()
         return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
 
     def stop(self) -> tuple[int, str]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import json
 import threading
 import time
@@ -117,6 +118,7 @@ def test_bad_inputs_get_one_line_4xx(server: Server, faces):
     assert len(huge_px) < 1_000_000 and 8001 * 8001 > MAX_PIXELS
     cases = [
         (server.sr(b"hello, I am a text file\n", filename="notes.txt"), 415, "not an image"),
+        (server.sr(b"%PDF-1.4 " * 300_000, filename="big.pdf"), 415, "not an image"),  # 2.7 MB: spooled by the parser
         (server.sr(full[: len(full) // 2]), 422, "truncated or corrupt"),
         (server.sr(b""), 400, "empty"),
         (server.sr(b"\x00" * 20_000_001), 413, "too large"),
@@ -138,6 +140,9 @@ def test_bad_inputs_get_one_line_4xx(server: Server, faces):
     assert server.get("no/such/page").status_code == 404
     assert server.get("api/sr").status_code == 405
     assert server.get("api/health").status_code == 200  # still serving
+    assert list(server.tmpdir.iterdir()) == []  # no temporary file, even for the spooled upload
+    open_files = [os.readlink(p) for p in (server.proc_dir / "fd").iterdir()]  # nor an anonymous one left open
+    assert not [f for f in open_files if "(deleted)" in f or f.startswith(str(server.tmpdir))], open_files
 
 
 def requests_post_raw(server: Server, body: bytes, content_type: str):
