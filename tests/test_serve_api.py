@@ -133,6 +133,12 @@ def test_bad_inputs_get_one_line_4xx(server: Server, faces):
     for r, status, words in cases:
         assert r.status_code == status, (words, r.status_code, r.text)
         assert words in _error(r), (words, r.text)
+    # no Content-Length (chunked): the body is cut off while it streams in, not after it filled memory
+    from urllib3 import encode_multipart_formdata
+
+    body, ctype = encode_multipart_formdata({"image": ("big.png", b"\x00" * 21_000_000, "image/png")})
+    r = requests_post_raw(server, (body[i:i + (1 << 20)] for i in range(0, len(body), 1 << 20)), ctype)
+    assert r.status_code == 413 and "too large" in _error(r)
     r = requests_post_raw(server, b"not multipart", "text/plain")
     assert r.status_code == 415 and "multipart" in _error(r)
     r = requests_post_raw(server, b"--x\r\nbroken", "multipart/form-data; boundary=x")

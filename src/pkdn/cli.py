@@ -306,8 +306,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 def _run_serve(args: argparse.Namespace) -> int:
     try:
+        import starlette  # noqa: F401 - fail here, with the fix, if the web extra is missing
+        import uvicorn  # noqa: F401
+
         from pkdn.serve import ServeConfig, serve
-        import starlette, uvicorn  # noqa: F401, E401 - fail here, with the fix, if the extra is missing
     except ImportError as e:
         _err("serve", f"the web app needs the web extra (pip install 'pkdn[web]'): {e}")
         return 2
