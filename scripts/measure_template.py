@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(REPO / "src" / "pkdn" / "faces" / "template.json"))
     a = ap.parse_args()
     files = sorted(Path(a.data).glob("*.jpg"))[: a.limit]
-    det = RetinaFaceDetector(upscale=2.0)  # a 128 px crop at x2: the face is well inside the anchors' range
+    det = RetinaFaceDetector(upscales=(2.0,))  # a 128 px crop at x2: the face is well inside the anchors' range
     pts, missed, t0 = [], 0, time.time()
     for f in files:
         hr = np.asarray(hr_from_image(Image.open(f)))

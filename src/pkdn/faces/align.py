@@ -84,13 +84,14 @@ def aligned_crop_matrix(m_template: np.ndarray, n: int) -> np.ndarray:
     return scale(m_template, n / FRAME)
 
 
-def native_crop_matrix(m_template: np.ndarray, pad: int) -> tuple[np.ndarray, int]:
+def native_crop_matrix(m_template: np.ndarray, pad: float, fraction: float = 1.0) -> tuple[np.ndarray, int]:
     """Photo -> an axis-aligned square at the face's own scale, on whole photo pixels (no resampling).
 
-    The square holds the face's crop plus ``pad`` pixels of context on each
-    side; its side is even (the network takes even sides).
+    The square holds the central ``fraction`` of the face's crop plus ``pad``
+    pixels of context on each side; its side is even (the network takes even
+    sides). Cost grows with its area, so it is kept to what gets pasted.
     """
-    side = crop_side(m_template)
+    side = crop_side(m_template) * fraction
     n = int(np.ceil((side + 2 * pad) / 2)) * 2
     cx, cy = crop_center(m_template)
     x0, y0 = int(round(cx - n / 2)), int(round(cy - n / 2))

@@ -19,8 +19,8 @@ import numpy as np
 from pkdn.faces.align import FRAME, cv2_matrix
 
 #: the mask is 1 inside [MARGIN, FRAME - MARGIN] of the template frame, blurred by SIGMA (template px).
-MARGIN = 8
-SIGMA = 4.0
+MARGIN = 12
+SIGMA = 3.5
 
 
 @lru_cache(maxsize=1)

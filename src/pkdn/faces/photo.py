@@ -38,8 +38,10 @@ WHOLE_DEFAULT_MODEL = "lite"
 ALIGN_MAX_SIDE = 0.0
 #: LR grid of aligned faces: the training crops' 128 x 128 frame / 8.
 ALIGN_GRID = 16
-#: photo pixels of context around a face's crop in ``native`` mode.
-NATIVE_PAD = 4
+#: ``native`` crops cover this central part of the face's crop (the pasted region plus its feather)
+#: and NATIVE_PAD photo pixels of context around it.
+NATIVE_FRACTION = 0.875
+NATIVE_PAD = 2
 #: photos with a longer side are refused.
 MAX_PHOTO_SIDE = 4096
 #: outputs with more pixels are refused (the output is held in memory once): 8192 x 8192.
@@ -182,7 +184,7 @@ class WholePhotoSR:
                 m_c = align.aligned_crop_matrix(m_t, n)
             else:
                 mode = "native"
-                m_c, n = align.native_crop_matrix(m_t, NATIVE_PAD)
+                m_c, n = align.native_crop_matrix(m_t, NATIVE_PAD, NATIVE_FRACTION)
             lr = align.warp(rgb, m_c, (n, n))
             face = Face(tuple(float(v) for v in d.box), d.landmarks.tolist(), d.score, side, mode)
             jobs.append(_Job(photo, face, m_t, m_c, n, lr))
