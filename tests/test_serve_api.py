@@ -192,8 +192,10 @@ def test_20_concurrent_uploads_while_health_answers(server: Server, faces):
     poller = threading.Thread(target=poll_health)
     poller.start()
     try:
+        t0 = time.monotonic()
         with ThreadPoolExecutor(max_workers=20) as pool:
             answers = list(pool.map(lambda lr: server.sr(png(lr)), [lr for lr, _ in faces]))
+        load_s = time.monotonic() - t0
     finally:
         stop.set()
         poller.join()
@@ -202,7 +204,9 @@ def test_20_concurrent_uploads_while_health_answers(server: Server, faces):
         assert r.status_code == 200, r.text
         out = np.asarray(Image.open(io.BytesIO(r.content)), dtype=np.int16)
         assert out.shape == ref.shape and np.abs(out - ref).max() <= 1
-    assert len(health_times) >= 3 and max(health_times) < 2.0, health_times
+    # health is never queued behind the work: each answer takes a small part of the 20 uploads' time
+    # (relative, so a busy shared machine does not fail it; idle, health answers in milliseconds)
+    assert len(health_times) >= 3 and max(health_times) < 0.5 * load_s, (load_s, health_times)
     assert server.rss_mb() - rss_before < 300, (rss_before, server.rss_mb())
     assert server.get("api/health").json()["in_flight"] == 0
     assert list(server.tmpdir.iterdir()) == []  # uploads never touch the disk
