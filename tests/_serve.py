@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import requests
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -92,3 +93,13 @@ def group_photo(celeba: Path, n: int = 3, side: int = 44) -> "Image.Image":
         with Image.open(f) as im:
             photo.paste(hr_from_image(im.convert("RGB"), side), (16 + i * (side + 16), 20))
     return photo
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """One real server for the API and browser tests (each start costs seconds of torch import)."""
+    s = start_server(tmp_path_factory.mktemp("serve_tmp"))
+    yield s
+    rc, err = s.stop()
+    assert rc == 0 and "pkdn serve: stopped" in err, err  # Ctrl-C stops it cleanly
+    assert "Traceback" not in err, err

@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import io
-import os
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-import torch
+import requests
 from PIL import Image
+from urllib3 import encode_multipart_formdata
 
-from _serve import Server, group_photo, start_server
+from _serve import SRC, Server, group_photo, server, start_server  # noqa: F401 - server is a fixture
 from pkdn import metrics
 from pkdn.checkpoint import SHIPPED_MODELS
 from pkdn.data.degrade import MAX_PIXELS, hr_from_image, lr_from_hr, upsample
@@ -45,15 +48,6 @@ def faces(celeba) -> list[tuple[Image.Image, Image.Image]]:
             hr = hr_from_image(im.convert("RGB"), 128)
         out.append((lr_from_hr(hr), hr))
     return out
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = start_server(tmp_path_factory.mktemp("serve_tmp"))
-    yield s
-    rc, err = s.stop()
-    assert rc == 0, err
-    assert "Traceback" not in err, err
 
 
 def test_health_info_and_page(server: Server):
@@ -134,8 +128,6 @@ def test_bad_inputs_get_one_line_4xx(server: Server, faces):
         assert r.status_code == status, (words, r.status_code, r.text)
         assert words in _error(r), (words, r.text)
     # no Content-Length (chunked): the body is cut off while it streams in, not after it filled memory
-    from urllib3 import encode_multipart_formdata
-
     body, ctype = encode_multipart_formdata({"image": ("big.png", b"\x00" * 21_000_000, "image/png")})
     r = requests_post_raw(server, (body[i:i + (1 << 20)] for i in range(0, len(body), 1 << 20)), ctype)
     assert r.status_code == 413 and "too large" in _error(r)
@@ -151,9 +143,7 @@ def test_bad_inputs_get_one_line_4xx(server: Server, faces):
     assert not [f for f in open_files if "(deleted)" in f or f.startswith(str(server.tmpdir))], open_files
 
 
-def requests_post_raw(server: Server, body: bytes, content_type: str):
-    import requests
-
+def requests_post_raw(server: Server, body, content_type: str) -> requests.Response:
     return requests.post(server.url + "api/sr", data=body, headers={"Content-Type": content_type}, timeout=60)
 
 
@@ -172,6 +162,7 @@ def test_whole_mode(server: Server, celeba):
     for i, (x0, y0, x1, y1) in enumerate(boxes):  # each box lies on its pasted face (44 px at x = 16 + 60 i, y = 20)
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         assert abs(cx - (16 + 60 * i + 22)) < 12 and abs(cy - 42) < 12, boxes
+    assert list(server.tmpdir.iterdir()) == []  # nothing on disk: no onnxruntime telemetry session file either
 
 
 def test_20_concurrent_uploads_while_health_answers(server: Server, faces):
@@ -214,9 +205,6 @@ def test_20_concurrent_uploads_while_health_answers(server: Server, faces):
 
 def test_full_queue_answers_503_and_recovers(tmp_path, faces):
     """Two uploads still streaming in fill a queue of 2: a third is refused at once, the two then finish."""
-    import requests
-    from urllib3 import encode_multipart_formdata
-
     s = start_server(tmp_path / "tmp", "--max-queue", "2", "--workers", "1")
     try:
         body, ctype = encode_multipart_formdata({"image": ("face.png", png(faces[0][0]), "image/png")})
@@ -245,22 +233,11 @@ def test_full_queue_answers_503_and_recovers(tmp_path, faces):
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
-def test_start_stop_and_port_in_use(tmp_path):
-    """Binds to loopback by default, prints the URL, a taken port is one clear line, Ctrl-C exits 0."""
-    import subprocess
-    import sys
-
-    s = start_server(tmp_path / "tmp")
-    port = int(s.url.rsplit(":", 1)[1].strip("/"))
+def test_port_in_use_is_one_line(server: Server):
+    """The server binds loopback and prints its URL (see start_server); a taken port is one clear line."""
+    port = int(server.url.rsplit(":", 1)[1].strip("/"))
     r = subprocess.run([sys.executable, "-m", "pkdn.cli", "serve", "--port", str(port)], capture_output=True,
-                       text=True, timeout=60, env={**__import__("os").environ, "PYTHONPATH": str(_src())})
+                       text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(SRC)})
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
         f"pkdn serve: error: 127.0.0.1:{port} is already in use; choose another with --port"], r.stderr
-    rc, err = s.stop()
-    assert rc == 0 and "stopped" in err and "Traceback" not in err, err
-
-
-def _src():
-    from pathlib import Path
-
-    return Path(__file__).resolve().parents[1] / "src"
+    assert server.get("api/health").status_code == 200

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from _serve import group_photo, start_server
+from _serve import group_photo, server  # noqa: F401 - server is a fixture
 from pkdn.serve.engine import whole_photo_class
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -41,14 +41,6 @@ def browser():
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
     yield driver
     driver.quit()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = start_server(tmp_path_factory.mktemp("serve_tmp"))
-    yield s
-    rc, err = s.stop()
-    assert rc == 0, err
 
 
 def test_page_super_resolves_an_uploaded_face(browser, server, celeba, tmp_path):

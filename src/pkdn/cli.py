@@ -12,6 +12,9 @@ import sys
 # Before torch loads OpenMP: idle threads sleep instead of spinning. On a machine shared with other
 # work, spinning threads made 2-thread inference up to 30x slower (docs/evaluation.md).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# onnxruntime >= 1.2x on Linux starts Microsoft's 1DS telemetry on import (a $TMPDIR/.ses file and an events
+# endpoint); pkdn runs offline and sends nothing, so it is switched off before anything imports onnxruntime.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 from typing import Callable, Sequence
 
 
