@@ -20,6 +20,9 @@ from collections.abc import Callable, Sequence
 # Before torch loads OpenMP: idle threads sleep instead of spinning. On a machine shared with other
 # work, spinning threads made 2-thread inference up to 30x slower (docs/evaluation.md).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# onnxruntime >= 1.2x on Linux starts Microsoft's 1DS telemetry on import (a $TMPDIR/.ses file and an events
+# endpoint); pkdn runs offline and sends nothing, so it is switched off before anything imports onnxruntime.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 DESCRIPTION = (
     "pkdn: x8 face super-resolution (16 x 16 -> 128 x 128) with PKDN, a student network distilled from a "
@@ -505,6 +508,50 @@ def _run_degrade(args: argparse.Namespace) -> int:
     return 1 if n_fail else 0
 
 
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="local web page and HTTP API for super-resolving faces and photos",
+                       description="Serve a web page (and POST /api/sr, GET /api/health) on this computer; "
+                       "Ctrl-C stops it. Needs the web extra: pip install 'pkdn[web]'.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0 picks a free one)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="images processed at once (default 1)")
+    p.add_argument("--max-queue", type=int, default=32, metavar="N",
+                   help="requests accepted at once, running or waiting; more are answered 503 (default 32)")
+    p.add_argument("--max-upload-mb", type=float, default=20, metavar="MB", help="largest upload (default 20 MB)")
+    p.add_argument("--max-side", type=int, default=512, metavar="PX", help="refuse face crops with a longer side (default 512)")
+    p.add_argument("--max-photo-side", type=int, default=1024, metavar="PX",
+                   help="refuse whole photos with a longer side (default 1024; x8 is 8192 px)")
+    p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch (default: torch's)")
+    p.set_defaults(func=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    try:
+        import starlette  # noqa: F401 - fail here, with the fix, if the web extra is missing
+        import uvicorn  # noqa: F401
+
+        from pkdn.serve import ServeConfig, serve
+    except ImportError as e:
+        _err("serve", f"the web app needs the web extra (pip install 'pkdn[web]'): {e}")
+        return 2
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if min(args.workers, args.max_queue, args.max_side, args.max_photo_side) < 1 or args.max_upload_mb <= 0:
+        _err("serve", "--workers, --max-queue, --max-side, --max-photo-side and --max-upload-mb must be positive")
+        return 2
+    config = ServeConfig(device=args.device, workers=args.workers, max_queue=args.max_queue,
+                         max_bytes=int(args.max_upload_mb * 1_000_000), max_side=args.max_side,
+                         max_photo_side=args.max_photo_side)
+    try:
+        return serve(args.host, args.port, config)
+    except OSError as e:
+        _err("serve", str(e))
+        return 2
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_info,
     _add_prepare,
@@ -514,6 +561,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_eval,
     _add_export,
     _add_degrade,
+    _add_serve,
 ]
 
 

@@ -1,0 +1,34 @@
+"""``pkdn serve``: a local web page and HTTP API over the super-resolution code.
+
+Thin on purpose: requests are validated (:mod:`pkdn.serve.upload`), queued
+to a bounded pool of workers that keep each model loaded once
+(:mod:`pkdn.serve.engine`), and answered by a small Starlette app
+(:mod:`pkdn.serve.app`) whose page is plain HTML/JS shipped in the package,
+so nothing is fetched from the network at run time. Needs the ``web`` extra
+(``pip install 'pkdn[web]'``).
+"""
+from __future__ import annotations
+
+import os
+
+# Before pkdn.faces imports onnxruntime, whose Linux wheels start Microsoft's telemetry on import: the app
+# promises no telemetry and nothing written to disk (see pkdn.cli for the same line).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+from pkdn.serve.engine import ServeConfig  # noqa: E402
+
+__all__ = ["ServeConfig", "create_app", "serve"]
+
+
+def create_app(config: ServeConfig | None = None):
+    """The ASGI app (imported lazily so ``import pkdn.serve`` works without the web extra)."""
+    from pkdn.serve.app import create_app as _create
+
+    return _create(config)
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, config: ServeConfig | None = None, **kw) -> int:
+    """Run the server until Ctrl-C; see :func:`pkdn.serve.server.serve`."""
+    from pkdn.serve.server import serve as _serve
+
+    return _serve(host, port, config, **kw)

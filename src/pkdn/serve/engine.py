@@ -1,0 +1,157 @@
+"""The work behind each request: models loaded once, a bounded queue, bounded workers.
+
+Uploads are admitted only while fewer than ``max_queue`` requests are in
+flight (so memory is bounded by ``max_queue x max_bytes`` plus the workers'
+images), and run on ``workers`` threads (torch releases the GIL, so the
+event loop keeps answering health checks meanwhile).
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from PIL import Image
+
+from pkdn.checkpoint import DEFAULT_MODEL, SHIPPED_MODELS
+from pkdn.imageio import MAX_PIXELS
+from pkdn.restore import MAX_SIDE
+from pkdn.serve.upload import MAX_BYTES, UploadError
+
+MODES = ("crop", "whole")
+
+
+@dataclass
+class ServeConfig:
+    """Limits and resources of one server; every field is a ``pkdn serve`` option."""
+
+    device: str = "cpu"
+    workers: int = 1  # one worker already uses every core through torch's threads
+    max_queue: int = 32  # requests admitted at once (queued + running); more get 503
+    max_bytes: int = MAX_BYTES
+    max_pixels: int = MAX_PIXELS
+    max_side: int = MAX_SIDE  # longest face-crop side, as `pkdn sr --max-side` (x8 output: 4096 px)
+    max_photo_side: int = 1024  # longest whole-photo side (x8 output: 8192 px, 200 MB in memory)
+
+
+@dataclass
+class Result:
+    """One answer: the PNG, the input's size and, in whole-photo mode, the faces found."""
+
+    png: bytes
+    size: tuple[int, int]
+    out_size: tuple[int, int]
+    faces: list[dict[str, Any]] = field(default_factory=list)
+
+
+def whole_photo_class() -> type | None:
+    """``pkdn.faces.WholePhotoSR`` when whole-photo mode is installed, else None."""
+    try:
+        from pkdn.faces import WholePhotoSR
+    except ImportError:
+        return None
+    return WholePhotoSR
+
+
+def encode_png(img: Image.Image) -> bytes:
+    """PNG in memory (never a temporary file); level 3 trades a little size for much speed on big photos."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=3)
+    return buf.getvalue()
+
+
+class Engine:
+    """Holds the loaded models and the worker pool; one per server."""
+
+    def __init__(self, config: ServeConfig):
+        self.config = config
+        self._pool = ThreadPoolExecutor(max_workers=max(1, config.workers), thread_name_prefix="pkdn-serve")
+        self._loaded: dict[tuple[str, str], Any] = {}
+        self._load_lock = threading.Lock()
+        self._in_flight = 0
+        self._count_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ what is offered
+    @staticmethod
+    def models() -> list[str]:
+        return list(SHIPPED_MODELS)
+
+    @staticmethod
+    def default_model() -> str:
+        return DEFAULT_MODEL if DEFAULT_MODEL in SHIPPED_MODELS else next(iter(SHIPPED_MODELS))
+
+    @staticmethod
+    def modes() -> dict[str, bool]:
+        return {"crop": True, "whole": whole_photo_class() is not None}
+
+    def check(self, mode: str, model: str) -> None:
+        """Refuse an unknown mode or model before any upload is decoded."""
+        if mode not in MODES:
+            raise UploadError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
+        if model not in SHIPPED_MODELS:
+            raise UploadError(f"unknown model {model!r}; use one of: {', '.join(SHIPPED_MODELS)}")
+        if mode == "whole" and whole_photo_class() is None:
+            raise UploadError("whole-photo mode is not installed in this pkdn; use mode=crop on a face crop", 400)
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    # ------------------------------------------------------------------ admission and workers
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        """Count one request in flight, or raise a 503 when the queue is full."""
+        with self._count_lock:
+            if self._in_flight >= self.config.max_queue:
+                raise UploadError(f"server busy ({self._in_flight} requests in progress); try again in a moment", 503)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._count_lock:
+                self._in_flight -= 1
+
+    async def run(self, fn: Callable[..., Result], *args: Any) -> Result:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ the work
+    def _get(self, mode: str, name: str) -> Any:
+        """Load a model (or whole-photo pipeline) on first use and keep it."""
+        key = (mode, name)
+        with self._load_lock:
+            if key not in self._loaded:
+                if mode == "crop":
+                    from pkdn.restore import Restorer
+
+                    self._loaded[key] = Restorer(name, device=self.config.device)
+                else:
+                    self._loaded[key] = whole_photo_class()(model=name, device=self.config.device)
+            return self._loaded[key]
+
+    def process(self, mode: str, model: str, data: bytes, notes: list[str]) -> Result:
+        """Decode, super-resolve and encode one upload (runs on a worker thread)."""
+        from pkdn.serve.upload import decode_upload
+
+        c = self.config
+        img = decode_upload(data, max_bytes=c.max_bytes, max_pixels=c.max_pixels, notes=notes,
+                            max_side=c.max_side if mode == "crop" else c.max_photo_side)
+        del data
+        if mode == "crop":
+            out = self._get(mode, model).image(img)
+            faces: list[dict[str, Any]] = []
+        else:
+            try:
+                res = self._get(mode, model)(img)
+            except ValueError as e:  # the pipeline's own limits (PhotoError): one line, the client's to fix
+                msg = " ".join(str(e).split())
+                raise UploadError(msg, 413 if "too large" in msg else 422) from None
+            out = res.image
+            faces = [{"box": [round(float(v), 2) for v in f.box], "score": round(float(f.score), 3)} for f in res.faces]
+        return Result(png=encode_png(out), size=img.size, out_size=out.size, faces=faces)
