@@ -20,7 +20,8 @@ from _serve import SRC, Server, group_photo, server, start_server  # noqa: F401 
 from pkdn import metrics
 from pkdn.checkpoint import SHIPPED_MODELS
 from pkdn.data.degrade import MAX_PIXELS, hr_from_image, lr_from_hr, upsample
-from pkdn.inference import load, pil_to_tensor, super_resolve
+from pkdn.imageio import to_float_tensor as pil_to_tensor
+from pkdn.inference import load, super_resolve
 
 from pkdn.serve.engine import whole_photo_class
 
@@ -75,7 +76,7 @@ def test_crop_mode_beats_bicubic_on_real_faces(server: Server, faces):
         assert out.size == (128, 128) and out.mode == "RGB"
         assert r.headers["X-Pkdn-Input-Size"] == "16x16" and r.headers["X-Pkdn-Output-Size"] == "128x128"
         # the same answer as the Python API (up to one 8-bit level: thread counts may differ)
-        ref = np.asarray(super_resolve(model, lr), dtype=np.int16)
+        ref = np.asarray(super_resolve(model, lr, precision="auto"), dtype=np.int16)
         assert np.abs(np.asarray(out, dtype=np.int16) - ref).max() <= 1
         t = lambda im: pil_to_tensor(im)[None]  # noqa: E731
         sr_psnr.append(metrics.psnr_y(t(out), t(hr)).item())
@@ -167,7 +168,7 @@ def test_whole_mode(server: Server, celeba):
 
 def test_20_concurrent_uploads_while_health_answers(server: Server, faces):
     model = load(None)
-    refs = [np.asarray(super_resolve(model, lr), dtype=np.int16) for lr, _ in faces]
+    refs = [np.asarray(super_resolve(model, lr, precision="auto"), dtype=np.int16) for lr, _ in faces]
     rss_before = server.rss_mb()
     health_times: list[float] = []
     stop = threading.Event()
