@@ -8,6 +8,7 @@ degradation (cached in the system temp folder), then times one
 shipped model or --model, an untrained lite student is saved and used (speed
 does not depend on the weights).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,9 +74,11 @@ def main() -> None:
     print(r.stdout.strip())
     if r.returncode:
         print(r.stderr.strip())
-    print(f"pkdn sr: {written} faces in {dt:.1f} s end to end = {written / dt:.1f} faces/s "
-          f"(model: {args.model or ('shipped' if model is None else 'untrained lite student')}, "
-          f"batch {args.batch_size or 'default'}, exit {r.returncode})")
+    print(
+        f"pkdn sr: {written} faces in {dt:.1f} s end to end = {written / dt:.1f} faces/s "
+        f"(model: {args.model or ('shipped' if model is None else 'untrained lite student')}, "
+        f"batch {args.batch_size or 'default'}, exit {r.returncode})"
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ One column per sample; rows: HR, LR (nearest-enlarged, so its pixels show),
 the colour-coded parsing map, and the map blended over the HR face; a legend
 of the classes present runs along the bottom.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,14 @@ def _tiles(root: Path, split: str, name: str, zoom: int) -> list[np.ndarray]:
     return [hr_a, lr_a, col, over]
 
 
-def make_grid(root: str | os.PathLike, split: str = "test", n: int = 6, seed: int | None = 0,
-              zoom: int = 1, names: list[str] | None = None) -> Image.Image:
+def make_grid(
+    root: str | os.PathLike,
+    split: str = "test",
+    n: int = 6,
+    seed: int | None = 0,
+    zoom: int = 1,
+    names: list[str] | None = None,
+) -> Image.Image:
     """Grid image for ``n`` samples (random with ``seed``, or the first ``n`` when ``seed`` is None)."""
     root = Path(root)
     if names is None:
@@ -46,7 +53,9 @@ def make_grid(root: str | os.PathLike, split: str = "test", n: int = 6, seed: in
     cols = [_tiles(root, split, nm, zoom) for nm in names]
     pad = 2
     th, tw = cols[0][0].shape[:2]
-    present = sorted({int(v) for nm in names for v in np.unique(np.asarray(Image.open(root / split / "parsing" / f"{nm}.png")))})
+    present = sorted(
+        {int(v) for nm in names for v in np.unique(np.asarray(Image.open(root / split / "parsing" / f"{nm}.png")))}
+    )
     legend_h = 14 * ((len(present) + 3) // 4) + 6
     W = len(cols) * (tw + pad) + pad
     H = 4 * (th + pad) + pad + legend_h

@@ -3,6 +3,7 @@
 A plain ``python``/``pkdn`` run is a world of one; under ``torchrun`` the
 environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR...) says otherwise.
 """
+
 from __future__ import annotations
 
 import os
