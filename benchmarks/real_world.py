@@ -96,7 +96,7 @@ def main() -> int:
             paired.append(f"{label}: {names[1]} - {names[0]} = {d.mean():+.3f} dB (s.e. {d.std(ddof=1) / np.sqrt(len(d)):.3f}), "
                           f"better on {100 * (d > 0).mean():.0f}% of faces")
         if label == "degraded" and args.grid:
-            evaluate.write_grid(args.grid, kept, res.methods)
+            save_png(evaluate.comparison_grid(kept, res.methods), args.grid)
     print("PSNR (dB) / SSIM, Y channel, 8-px border; x8 from 16 x 16.\n")
     print("\n".join(lines))
     if paired:

@@ -20,7 +20,7 @@ from _serve import SRC, Server, group_photo, server, start_server  # noqa: F401 
 from pkdn import metrics
 from pkdn.checkpoint import SHIPPED_MODELS
 from pkdn.data.degrade import MAX_PIXELS, hr_from_image, lr_from_hr, upsample
-from pkdn.imageio import to_float_tensor as pil_to_tensor
+from pkdn.imageio import to_float_tensor
 from pkdn.inference import load, super_resolve
 
 from pkdn.serve.engine import whole_photo_class
@@ -78,7 +78,7 @@ def test_crop_mode_beats_bicubic_on_real_faces(server: Server, faces):
         # the same answer as the Python API (up to one 8-bit level: thread counts may differ)
         ref = np.asarray(super_resolve(model, lr, precision="auto"), dtype=np.int16)
         assert np.abs(np.asarray(out, dtype=np.int16) - ref).max() <= 1
-        t = lambda im: pil_to_tensor(im)[None]  # noqa: E731
+        t = lambda im: to_float_tensor(im)[None]  # noqa: E731
         sr_psnr.append(metrics.psnr_y(t(out), t(hr)).item())
         bic_psnr.append(metrics.psnr_y(t(upsample(lr)), t(hr)).item())
     assert np.mean(sr_psnr) > np.mean(bic_psnr) + 1.0, (sr_psnr, bic_psnr)
