@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from PIL import Image
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -81,10 +82,8 @@ def start_server(tmpdir: Path, *args: str, timeout: float = 90) -> Server:
         time.sleep(0.1)
 
 
-def group_photo(celeba: Path, n: int = 3, side: int = 44) -> "Image.Image":
+def group_photo(celeba: Path, n: int = 3, side: int = 44) -> Image.Image:
     """A small 'whole photo': ``n`` real test faces (``side`` px crops) on a plain wall, 16 px apart."""
-    from PIL import Image
-
     from pkdn.data.degrade import hr_from_image
 
     files = sorted((celeba / "test").glob("*.jpg"))[10:10 + n]

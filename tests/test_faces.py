@@ -13,9 +13,9 @@ import math
 
 import numpy as np
 import pytest
-from _eval_helpers import write_bad_inputs
 from PIL import Image
 
+from _eval_helpers import write_bad_inputs
 from pkdn.cli import main
 from pkdn.faces import WholePhotoSR, align, photo
 from pkdn.faces.synthetic import background_images, make_photo

@@ -22,7 +22,6 @@ from pkdn.checkpoint import SHIPPED_MODELS
 from pkdn.data.degrade import MAX_PIXELS, hr_from_image, lr_from_hr, upsample
 from pkdn.imageio import to_float_tensor
 from pkdn.inference import load, super_resolve
-
 from pkdn.serve.engine import whole_photo_class
 
 WHOLE = whole_photo_class() is not None  # whole-photo mode installed (pkdn.faces)

@@ -7,9 +7,9 @@ is refused while it streams in, not after it has filled memory.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from PIL import Image
 

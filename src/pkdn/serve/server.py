@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import socket
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from pkdn.serve.engine import ServeConfig
 
