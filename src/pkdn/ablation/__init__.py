@@ -31,7 +31,8 @@ __all__ = ["AblationConfig", "load_ablation", "plan", "run_ablation", "status"]
 
 # Where things are and what runs them, not what is trained: a finished run may have moved.
 _LOCATIONS = {"out_dir", "teacher", "init", "device", "threads", "data.root", "data.num_workers"}
-_KEEP = {"best.safetensors", "config.yaml", "log.jsonl", "scores.json", "teacher.sha256"}
+# What a finished run no longer needs: resumable state and TensorBoard files (the log has the same scalars).
+_DROP = ("last.pt", "last.safetensors", "tb")
 
 
 def _events(run: Run) -> list[dict[str, Any]]:
@@ -61,12 +62,12 @@ def _flat(cfg: TrainConfig) -> dict[str, Any]:
 
 
 def _check_same(run: Run) -> None:
-    """Refuse to reuse a finished run of another experiment (e.g. after editing the ablation config)."""
+    """Refuse to reuse or resume a run of another experiment (e.g. after editing the ablation config)."""
     saved = config_from_dict(yaml.safe_load((run.folder / "config.yaml").read_text()))
     old, new = _flat(saved), _flat(run.cfg)
     diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     if diff:
-        raise ValueError(f"{run.folder}: finished with another config (differs in {diff}); "
+        raise ValueError(f"{run.folder}: was trained with another config (differs in {diff}); "
                          "give the ablation another out_dir, or delete the folder to retrain it")
 
 
@@ -87,9 +88,11 @@ def _check_teacher(run: Run) -> None:
 
 
 def _prune(run: Run) -> None:
-    for p in run.folder.iterdir():
-        if p.name not in _KEEP:
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    for p in (run.folder / name for name in _DROP):
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
 
 
 def run_ablation(acfg: AblationConfig, progress: bool = True, max_minutes: float | None = None,
@@ -123,6 +126,8 @@ def run_ablation(acfg: AblationConfig, progress: bool = True, max_minutes: float
     for i, run in enumerate(runs, 1):
         state = status(run)
         scores[run.name] = None
+        if (run.folder / "config.yaml").is_file():
+            _check_same(run)
         if state != "done":
             left = None if max_minutes is None else max_minutes - (time.time() - t0) / 60
             if stopped or (left is not None and left <= 0):
@@ -138,7 +143,6 @@ def run_ablation(acfg: AblationConfig, progress: bool = True, max_minutes: float
                 stopped = True
                 continue
         else:
-            _check_same(run)
             _check_teacher(run)
             say(f"[{i}/{len(runs)}] {run.name}: finished earlier, reused")
         scores[run.name] = scored(run.folder / "scores.json", lambda: load_model(run.folder / "best.safetensors"),
