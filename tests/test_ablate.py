@@ -81,7 +81,7 @@ def test_ablate_runs_the_whole_table_resumes_and_reuses(tmp_path, prepared_small
         distilled = "_none_" not in n
         assert (c["stage"], c["seed"], c["distill"]["enabled"]) == ("student", int(n[-1]), distilled)
         assert c["teacher"] == (str(out / f"teacher_{n.split('_s')[0][8:]}" / "best.safetensors") if distilled else None)
-        assert ("l_fs" in [e for e in _events(out / n) if e["event"] == "train"][0]) == distilled
+        assert ("l_fs" in next(e for e in _events(out / n) if e["event"] == "train")) == distilled
     assert yaml.safe_load((out / "teacher_full" / "config.yaml").read_text())["init"] is None
 
     # Teacher scores match the training loop's own validation with HR parsing maps on the test faces.

@@ -15,9 +15,10 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -145,8 +146,8 @@ def run_ablation(acfg: AblationConfig, progress: bool = True, max_minutes: float
         else:
             _check_teacher(run)
             say(f"[{i}/{len(runs)}] {run.name}: finished earlier, reused")
-        scores[run.name] = scored(run.folder / "scores.json", lambda: load_model(run.folder / "best.safetensors"),
-                                  run.cfg.data.parsing)
+        best = run.folder / "best.safetensors"
+        scores[run.name] = scored(run.folder / "scores.json", lambda best=best: load_model(best), run.cfg.data.parsing)
         _prune(run)
     table = markdown(acfg, runs, scores, bicubic)
     atomic_write(out / "table.md", lambda tmp: Path(tmp).write_text(table + "\n"))

@@ -16,8 +16,8 @@ from pkdn.ablation.scores import Scores
 from pkdn.ablation.spec import NO_DISTILL, AblationConfig, Run
 from pkdn.metrics import PROTOCOL
 
-PAPER_TABLE2 = "paper (its CelebA split, `paper`-size PKDN): without PFB and FFB 27.31 / 0.7961, " \
-               "without FFB 27.48 / 0.8036, PKDN 27.56 / 0.8062"
+PAPER_TABLE2 = ("paper (its CelebA split, `paper`-size PKDN): without PFB and FFB 27.31 / 0.7961, "
+                "without FFB 27.48 / 0.8036, PKDN 27.56 / 0.8062")
 
 
 def teacher_label(run: Run) -> str:
@@ -70,8 +70,8 @@ def markdown(acfg: AblationConfig, runs: list[Run], scores: dict[str, Scores | N
                            f"{s.mean()[1]:.4f}", f"{s.mean()[0] - bp:+.2f}"]))
     nokd = {r.cfg.seed: scores[r.name] for r in runs
             if not r.is_teacher and r.variant == NO_DISTILL and scores.get(r.name) is not None}
-    lines += ["", f"Students, from the LR face alone (same faces); Δ vs no distillation is paired face by face "
-                  "against the no-distillation student of the seed named:", "",
+    lines += ["", ("Students, from the LR face alone (same faces); Δ vs no distillation is paired face by face "
+                   "against the no-distillation student of the seed named:"), "",
               _row(["student", "seed", "steps", "PSNR (dB)", "SSIM", "Δ PSNR vs bicubic",
                     "Δ PSNR vs no distillation", "s.e.", "faces higher", "vs seed"]),
               _row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
