@@ -552,6 +552,43 @@ def _run_serve(args: argparse.Namespace) -> int:
         return 2
 
 
+def _add_ablate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ablate", help="Table 2: teacher variants, a student from each and without distillation, with seeds",
+        description="Train every run of an ablation config (see configs/ablation_lite.yaml) that is not finished "
+        "yet, reuse the finished ones, score all on the test faces and print the table. Exit status: 0 the "
+        "table is complete, 1 stopped early (--max-minutes / --stop-after; run it again to continue), 2 error.")
+    p.add_argument("config", metavar="CONFIG", help="ablation YAML, e.g. configs/ablation_lite.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a field of the ablation config, e.g. --set student.steps=2000 --set out_dir=runs/x")
+    p.add_argument("--plan", action="store_true", help="list the runs and their state; train nothing")
+    p.add_argument("--max-minutes", type=float, help="end this invocation after this long (the run in progress "
+                   "pauses with a checkpoint)")
+    p.add_argument("--stop-after", type=int, metavar="STEPS", help="pause after STEPS steps of a run")
+    p.add_argument("--device", default="auto", help="device for scoring (training follows each run's config)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_ablate)
+
+
+def _run_ablate(args: argparse.Namespace) -> int:
+    from pkdn import ablation
+
+    try:
+        acfg = ablation.load_ablation(args.config, args.set)
+        if args.plan:
+            for run in ablation.plan(acfg):
+                print(f"{ablation.status(run):8s} {run.name:28s} {run.cfg.steps:6d} steps  {run.cfg.out_dir}")
+            return 0
+        done, table = ablation.run_ablation(acfg, progress=not args.no_progress, max_minutes=args.max_minutes,
+                                            stop_after=args.stop_after, device=args.device)
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+        _err("ablate", str(e))
+        return 2
+    print(table)
+    print(f"\ntable: {acfg.out_dir}/table.md" + ("" if done else " (incomplete: run the same command again)"))
+    return 0 if done else 1
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_info,
     _add_prepare,
@@ -562,6 +599,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_export,
     _add_degrade,
     _add_serve,
+    _add_ablate,
 ]
 
 

@@ -1,0 +1,154 @@
+"""Table 2 in one command: teacher variants, a student distilled from each, no-distillation students, seeds.
+
+``run_ablation`` walks the runs of :func:`pkdn.ablation.spec.plan` in order.
+A finished run (its ``log.jsonl`` ends with an ``end`` event at its step
+count) is reused after checking that it was trained with the same
+experiment; an unfinished one is continued with ``pkdn.train.loop.train``'s
+own resume; a new one is started. Each finished run is scored once on the
+test faces (``scores.json``) and stripped to what the table and a student
+need (``best.safetensors``, ``config.yaml``, ``log.jsonl``, ``scores.json``)
+so the finished ablation stays small enough to keep in the repository.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pkdn.ablation.scores import Scores, cached, eval_names, score
+from pkdn.ablation.spec import AblationConfig, Run, dump_ablation, load_ablation, plan
+from pkdn.ablation.table import markdown
+from pkdn.config import TrainConfig, config_from_dict
+from pkdn.fileio import atomic_write
+
+__all__ = ["AblationConfig", "load_ablation", "plan", "run_ablation", "status"]
+
+# Where things are and what runs them, not what is trained: a finished run may have moved.
+_LOCATIONS = {"out_dir", "teacher", "init", "device", "threads", "data.root", "data.num_workers"}
+# What a finished run no longer needs: resumable state and TensorBoard files (the log has the same scalars).
+_DROP = ("last.pt", "last.safetensors", "tb")
+
+
+def _events(run: Run) -> list[dict[str, Any]]:
+    log = run.folder / "log.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
+
+
+def finished(run: Run) -> bool:
+    ends = [e for e in _events(run) if e["event"] in ("end", "pause")]
+    return (bool(ends) and ends[-1]["event"] == "end" and ends[-1]["step"] >= run.cfg.steps
+            and (run.folder / "best.safetensors").is_file())
+
+
+def status(run: Run) -> str:
+    """'done', 'partial' (resumable) or 'todo'."""
+    if finished(run):
+        return "done"
+    return "partial" if (run.folder / "last.pt").is_file() else "todo"
+
+
+def _flat(cfg: TrainConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in asdict(cfg).items():
+        for kk, vv in (v.items() if isinstance(v, dict) and k != "model" else [(None, v)]):
+            out[f"{k}.{kk}" if kk else k] = vv
+    return {k: v for k, v in out.items() if k not in _LOCATIONS}
+
+
+def _check_same(run: Run) -> None:
+    """Refuse to reuse or resume a run of another experiment (e.g. after editing the ablation config)."""
+    saved = config_from_dict(yaml.safe_load((run.folder / "config.yaml").read_text()))
+    old, new = _flat(saved), _flat(run.cfg)
+    diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    if diff:
+        raise ValueError(f"{run.folder}: was trained with another config (differs in {diff}); "
+                         "give the ablation another out_dir, or delete the folder to retrain it")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_teacher(run: Run) -> None:
+    """A distilled student records its teacher's hash; a retrained teacher makes it stale."""
+    if not run.cfg.teacher:
+        return
+    mark, digest = run.folder / "teacher.sha256", _sha256(Path(run.cfg.teacher))
+    if not mark.is_file():
+        atomic_write(mark, lambda tmp: Path(tmp).write_text(digest + "\n"))
+    elif mark.read_text().strip() != digest:
+        raise ValueError(f"{run.folder}: was distilled from another {run.cfg.teacher} than the one there now; "
+                         "delete the student's folder to retrain it")
+
+
+def _prune(run: Run) -> None:
+    for p in (run.folder / name for name in _DROP):
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+
+def run_ablation(acfg: AblationConfig, progress: bool = True, max_minutes: float | None = None,
+                 stop_after: int | None = None, device: str = "auto",
+                 say: Callable[[str], None] = print) -> tuple[bool, str]:
+    """Train what is missing, score what is new; return (all runs finished, the table in Markdown).
+
+    ``max_minutes`` bounds this invocation (the run in progress pauses with a
+    checkpoint); ``stop_after`` pauses the first unfinished run after that
+    many steps. Either way a later call continues where this one stopped.
+    """
+    from pkdn.checkpoint import load_model
+    from pkdn.inference import resolve_device
+    from pkdn.train.loop import train
+
+    out = Path(acfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "ablation.yaml", lambda tmp: Path(tmp).write_text(dump_ablation(acfg)))
+    runs, dev = plan(acfg), resolve_device(device)
+    names = eval_names(acfg.data_root, acfg.eval_split, acfg.eval_limit)
+
+    def scored(path: Path, model: Any, parsing: str = "full") -> Scores:
+        s = cached(path, acfg.eval_split, names)
+        if s is None:
+            s = score(model() if model else None, acfg.data_root, acfg.eval_split, acfg.eval_limit, parsing, dev)
+            s.save(path)
+        return s
+
+    bicubic = scored(out / "bicubic.json", None)
+    t0, stopped, scores = time.time(), False, {}
+    for i, run in enumerate(runs, 1):
+        state = status(run)
+        scores[run.name] = None
+        if (run.folder / "config.yaml").is_file():
+            _check_same(run)
+        if state != "done":
+            left = None if max_minutes is None else max_minutes - (time.time() - t0) / 60
+            if stopped or (left is not None and left <= 0):
+                stopped = True
+                continue
+            say(f"[{i}/{len(runs)}] {run.name}: {'resuming' if state == 'partial' else 'training'} "
+                f"({run.cfg.steps} steps) in {run.folder}")
+            run.folder.mkdir(parents=True, exist_ok=True)
+            _check_teacher(run)
+            train(run.cfg, resume=True, progress=progress, stop_after=stop_after, max_minutes=left)
+            if not finished(run):
+                say(f"[{i}/{len(runs)}] {run.name}: paused; run the same command again to continue")
+                stopped = True
+                continue
+        else:
+            _check_teacher(run)
+            say(f"[{i}/{len(runs)}] {run.name}: finished earlier, reused")
+        best = run.folder / "best.safetensors"
+        scores[run.name] = scored(run.folder / "scores.json", lambda best=best: load_model(best), run.cfg.data.parsing)
+        _prune(run)
+    table = markdown(acfg, runs, scores, bicubic)
+    atomic_write(out / "table.md", lambda tmp: Path(tmp).write_text(table + "\n"))
+    return not stopped and all(s is not None for s in scores.values()), table

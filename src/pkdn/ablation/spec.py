@@ -1,0 +1,140 @@
+"""The ablation's config and the runs it expands to.
+
+One YAML file describes the whole of Table 2: a base config for every
+teacher run and every student run (plain :class:`pkdn.config.TrainConfig`
+mappings, so every switch of ``pkdn train`` is available), the teacher
+variants (model overrides such as ``use_ffb: false``) and, for each teacher
+variant and for ``none`` (no distillation), the seeds of its students. Every
+run is an ordinary ``pkdn train`` run folder under ``out_dir``, so the one
+training loop trains it, resumes it and records its exact config.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pkdn.config import TrainConfig, config_from_dict, set_dotted
+
+NO_DISTILL = "none"  # the students key of the students trained on L_SR alone
+
+#: Table 2's teachers, in the paper's order: its first row replaces PFBs by RCAGs and drops FFBs.
+DEFAULT_TEACHERS: dict[str, dict[str, Any]] = {
+    "no_pfb_ffb": {"use_pfb": False, "use_ffb": False},
+    "no_ffb": {"use_ffb": False},
+    "full": {},
+}
+DEFAULT_STUDENTS: dict[str, list[int]] = {"no_pfb_ffb": [0], "no_ffb": [0], "full": [0, 1], NO_DISTILL: [0, 1]}
+
+
+@dataclass
+class AblationConfig:
+    out_dir: str = "runs/ablation"  # run folders, scores and the table
+    data_root: str = "prepared/celeba"  # a `pkdn prepare` folder: trains every run, and its eval_split scores them
+    eval_split: str = "test"  # scored with HR parsing maps for the teachers (<split>/parsing/)
+    eval_limit: int | None = None  # score the first N faces only (None: all)
+    teacher: dict[str, Any] = field(default_factory=dict)  # base TrainConfig of every teacher run
+    student: dict[str, Any] = field(default_factory=dict)  # base TrainConfig of every student run
+    teachers: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(DEFAULT_TEACHERS))
+    students: dict[str, list[int]] = field(default_factory=lambda: copy.deepcopy(DEFAULT_STUDENTS))
+
+
+@dataclass
+class Run:
+    """One training run of the ablation: its folder name, its full config and what it is in the table."""
+
+    name: str
+    cfg: TrainConfig
+    variant: str  # teacher variant (teachers and distilled students) or NO_DISTILL
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.cfg.out_dir)
+
+    @property
+    def is_teacher(self) -> bool:
+        return self.cfg.stage == "teacher"
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Nested dict update that leaves ``base`` untouched."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def ablation_from_dict(data: dict[str, Any]) -> AblationConfig:
+    """Build and check an :class:`AblationConfig`; unknown keys are errors, as in ``pkdn.config``."""
+    if not isinstance(data, dict):
+        raise ValueError("ablation config: the top level must be a mapping")
+    names = {f.name for f in dataclasses.fields(AblationConfig)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"ablation config: unknown key(s) {unknown}; known: {sorted(names)}")
+    acfg = AblationConfig(**data)
+    if not acfg.teachers:
+        raise ValueError("ablation config: `teachers` is empty")
+    for key, seeds in acfg.students.items():
+        if key != NO_DISTILL and key not in acfg.teachers:
+            raise ValueError(f"ablation config: students.{key}: no such teacher variant "
+                             f"(teachers: {sorted(acfg.teachers)}, or {NO_DISTILL!r} for no distillation)")
+        if not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds):
+            raise ValueError(f"ablation config: students.{key}: a list of distinct seeds, not {seeds!r}")
+    plan(acfg)  # every run's TrainConfig must validate now, not hours into the ablation
+    return acfg
+
+
+def load_ablation(path: str | os.PathLike, overrides: list[str] | None = None) -> AblationConfig:
+    """Read an ablation YAML; ``overrides`` are ``KEY=VALUE`` strings (``student.steps=100``)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"{path}: cannot read the ablation config ({e})") from None
+    for o in overrides or []:
+        set_dotted(data, o)
+    try:
+        return ablation_from_dict(data)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def dump_ablation(acfg: AblationConfig) -> str:
+    return yaml.safe_dump(asdict(acfg), sort_keys=False)
+
+
+def _train_config(base: dict[str, Any], over: dict[str, Any], name: str) -> TrainConfig:
+    cfg = config_from_dict(_merge(base, over))
+    # Table 2 compares architectures and distillation from scratch on clean bicubic LR.
+    if cfg.init:
+        raise ValueError(f"ablation run {name}: `init` must be unset (every run trains from scratch)")
+    if cfg.data.degrade.enabled:
+        raise ValueError(f"ablation run {name}: data.degrade must be off (Table 2 is on bicubic LR)")
+    return cfg
+
+
+def plan(acfg: AblationConfig) -> list[Run]:
+    """Every run of the ablation, teachers first (students need their weights)."""
+    out = Path(acfg.out_dir)
+    data = {"data": {"root": acfg.data_root}}
+    runs = []
+    for variant, model_over in acfg.teachers.items():
+        name = f"teacher_{variant}"
+        over = _merge(data, {"stage": "teacher", "out_dir": str(out / name),
+                             "model": {"overrides": dict(model_over)}})
+        runs.append(Run(name, _train_config(acfg.teacher, over, name), variant))
+    for variant, seeds in acfg.students.items():
+        for seed in seeds:
+            name = f"student_{variant}_s{seed}"
+            distill = variant != NO_DISTILL
+            over = _merge(data, {"stage": "student", "out_dir": str(out / name), "seed": seed,
+                                 "teacher": str(out / f"teacher_{variant}" / "best.safetensors") if distill else None,
+                                 "distill": {"enabled": distill}})
+            runs.append(Run(name, _train_config(acfg.student, over, name), variant))
+    return runs
