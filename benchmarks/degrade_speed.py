@@ -7,6 +7,7 @@ sample with `data.degrade` enabled (LR synthesised from HR), then (3) one traini
 (bf16 autocast, channels-last, batch 8, as configs/real_*.yaml), and prints the slowdown of a step that
 also synthesises its 8 LR faces in the main process (num_workers 0, as on the 2-core CPU).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,9 @@ def main() -> None:
     args = ap.parse_args()
     teacher = args.stage == "teacher"
     clean = FaceSRDataset(args.data, "train", augment=True, with_parsing=teacher, seed=0)
-    real = FaceSRDataset(args.data, "train", augment=True, with_parsing=teacher, seed=0,
-                         degradation=Degradation(enabled=True))
+    real = FaceSRDataset(
+        args.data, "train", augment=True, with_parsing=teacher, seed=0, degradation=Degradation(enabled=True)
+    )
     per_sample(real, 10)  # warm-up (imports, OpenCV)
     t_clean, t_real = per_sample(clean, args.n), per_sample(real, args.n)
 
@@ -63,8 +65,10 @@ def main() -> None:
     print(f"sample, clean LR read from disk:   {1e3 * t_clean:6.2f} ms")
     print(f"sample, LR synthesised (degrade):  {1e3 * t_real:6.2f} ms")
     print(f"training step ({args.preset} {args.stage}, batch {args.batch}, bf16): {1e3 * step:7.1f} ms")
-    print(f"on-the-fly degradation adds {1e3 * added:.1f} ms per step: {100 * added / (step + args.batch * t_clean):.1f} % "
-          f"slower than training on the prepared clean LR (threads: {torch.get_num_threads()})")
+    print(
+        f"on-the-fly degradation adds {1e3 * added:.1f} ms per step: {100 * added / (step + args.batch * t_clean):.1f} % "
+        f"slower than training on the prepared clean LR (threads: {torch.get_num_threads()})"
+    )
 
 
 if __name__ == "__main__":

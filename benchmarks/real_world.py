@@ -13,6 +13,7 @@ Test sets (all from the same HR faces, fixed seed; built once into --work):
 Prints one Markdown table (PSNR / SSIM, Y channel, 8-px border), the paired per-face difference of the first
 two models on each set with its standard error, and writes a grid of degraded faces.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,8 +72,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--faces", type=Path, default=REPO.parent / "shared" / "data" / "celeba" / "test")
     ap.add_argument("--work", type=Path, default=REPO / "runs" / "real_world_sets")
-    ap.add_argument("--model", action="append", default=[], metavar="NAME[=FILE]",
-                    help="shipped name or NAME=FILE (default: lite and real)")
+    ap.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME[=FILE]",
+        help="shipped name or NAME=FILE (default: lite and real)",
+    )
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--grid", type=Path, default=REPO / "docs" / "images" / "real_world_grid.png")
     args = ap.parse_args()
@@ -87,14 +93,17 @@ def main() -> int:
     lines = [header, "|" + " --- |" * (len(names) + 2)]
     paired = []
     for label, folder in sets.items():
-        res, kept = evaluate.evaluate(models, folder, split="test", limit=args.limit, batch_size=32,
-                                      keep=6 if label == "degraded" else 0)
+        res, kept = evaluate.evaluate(
+            models, folder, split="test", limit=args.limit, batch_size=32, keep=6 if label == "degraded" else 0
+        )
         cells = [f"{res.mean(m)[0]:.2f} / {res.mean(m)[1]:.4f}" for m in res.methods]
         lines.append(f"| {label} ({len(res.names)}) | " + " | ".join(cells) + " |")
         if len(names) >= 2:
             d = np.asarray(res.psnr[names[1]]) - np.asarray(res.psnr[names[0]])
-            paired.append(f"{label}: {names[1]} - {names[0]} = {d.mean():+.3f} dB (s.e. {d.std(ddof=1) / np.sqrt(len(d)):.3f}), "
-                          f"better on {100 * (d > 0).mean():.0f}% of faces")
+            paired.append(
+                f"{label}: {names[1]} - {names[0]} = {d.mean():+.3f} dB (s.e. {d.std(ddof=1) / np.sqrt(len(d)):.3f}), "
+                f"better on {100 * (d > 0).mean():.0f}% of faces"
+            )
         if label == "degraded" and args.grid:
             save_png(evaluate.comparison_grid(kept, res.methods), args.grid)
     print("PSNR (dB) / SSIM, Y channel, 8-px border; x8 from 16 x 16.\n")

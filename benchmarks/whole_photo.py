@@ -13,6 +13,7 @@ one run::
 
     python benchmarks/whole_photo.py [--photos 40] [--model lite] [--seed 0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,7 @@ def y_of(a: np.ndarray) -> np.ndarray:
 def face_psnr(out: np.ndarray, hr_y: np.ndarray, f: TrueFace) -> float:
     m = f.region(hr_y.shape)
     d = y_of(out)[m] - hr_y[m]
-    return 10 * math.log10(255.0 ** 2 / max(float(np.mean(d * d)), 1e-10))
+    return 10 * math.log10(255.0**2 / max(float(np.mean(d * d)), 1e-10))
 
 
 def match(true: list[TrueFace], found) -> tuple[list[bool], int]:
@@ -123,8 +124,12 @@ def main() -> None:
             r = {"side": t.side, "found": h, "bicubic": face_psnr(bic, hr_y, t), "pass": face_psnr(full, hr_y, t)}
             r.update({n: face_psnr(o, hr_y, t) for n, o in outs.items()})
             rows.append(r)
-        print(f"photo {i + 1}/{a.photos}: {len(true)} faces, {sum(hit)} found, {false} false; "
-              f"--whole {t1 - t0:.2f} s, whole pass {t2 - t1:.2f} s", file=sys.stderr, flush=True)
+        print(
+            f"photo {i + 1}/{a.photos}: {len(true)} faces, {sum(hit)} found, {false} false; "
+            f"--whole {t1 - t0:.2f} s, whole pass {t2 - t1:.2f} s",
+            file=sys.stderr,
+            flush=True,
+        )
 
     # false detections on the bare backgrounds: the LR photo size and each sample at its own size
     bg_false, bg_imgs = 0, 0
@@ -135,7 +140,9 @@ def main() -> None:
             bg_imgs += 1
 
     print(f"\n{a.photos} photos 160 x 120, {len(rows)} faces, model {a.model}, seed {a.seed}\n")
-    head = ["crop side (px)", "faces", "recall", "bicubic (dB)", "whole-photo pass"] + [f"--whole, {n}" for n in POLICIES]
+    head = ["crop side (px)", "faces", "recall", "bicubic (dB)", "whole-photo pass"] + [
+        f"--whole, {n}" for n in POLICIES
+    ]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for lo, hi in BUCKETS + [(0, 1e9)]:
@@ -148,13 +155,21 @@ def main() -> None:
         cells += [f"{np.mean([r[k] - r['bicubic'] for r in sel]):+.2f}" for k in ["pass", *POLICIES]]
         print("| " + " | ".join(cells) + " |")
     small = [r for r in rows if r["side"] < 18]
-    print(f"\nfaces under 18 px: {len(small)}; whole-photo pass {np.mean([r['pass'] - r['bicubic'] for r in small]):+.2f} dB")
-    print(f"recall: >= 16 px {100 * np.mean([r['found'] for r in rows if r['side'] >= 16]):.1f} %, "
-          f"12-16 px {100 * np.mean([r['found'] for r in rows if r['side'] < 16]):.1f} %")
-    print(f"false detections: {false_photo} on the photos ({n_det_faces} detections), {bg_false} on {bg_imgs} bare background images")
-    print(f"seconds per photo: --whole {t_whole / a.photos:.2f} (default policy: aligned <= {photo.ALIGN_MAX_SIDE:g} px), "
-          f"whole-photo pass {t_pass / a.photos:.2f}; --whole is {t_pass / t_whole:.1f}x faster "
-          f"({a.threads} threads, same run)")
+    print(
+        f"\nfaces under 18 px: {len(small)}; whole-photo pass {np.mean([r['pass'] - r['bicubic'] for r in small]):+.2f} dB"
+    )
+    print(
+        f"recall: >= 16 px {100 * np.mean([r['found'] for r in rows if r['side'] >= 16]):.1f} %, "
+        f"12-16 px {100 * np.mean([r['found'] for r in rows if r['side'] < 16]):.1f} %"
+    )
+    print(
+        f"false detections: {false_photo} on the photos ({n_det_faces} detections), {bg_false} on {bg_imgs} bare background images"
+    )
+    print(
+        f"seconds per photo: --whole {t_whole / a.photos:.2f} (default policy: aligned <= {photo.ALIGN_MAX_SIDE:g} px), "
+        f"whole-photo pass {t_pass / a.photos:.2f}; --whole is {t_pass / t_whole:.1f}x faster "
+        f"({a.threads} threads, same run)"
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ checkpoints/lite_student_nokd. Valid only for what those runs measured: the
 lite preset, batch 8, bf16 + channels-last on this project's 2-core CPU.
 Runs already finished under the ablation's out_dir are not counted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,10 @@ def main() -> None:
     t_kd, t_sr = step_seconds(REF / "lite_student", int(ref_decay * per_epoch))
     t_nokd, _ = step_seconds(REF / "lite_student_nokd")
     full = gflops(build_model("teacher", "lite"))
-    print(f"measured s/step: teacher {t_teacher:.3f}; distilled student {t_kd:.3f} with the teacher's losses, "
-          f"{t_sr:.3f} after; no-distillation student {t_nokd:.3f} ({per_epoch} steps an epoch)")
+    print(
+        f"measured s/step: teacher {t_teacher:.3f}; distilled student {t_kd:.3f} with the teacher's losses, "
+        f"{t_sr:.3f} after; no-distillation student {t_nokd:.3f} ({per_epoch} steps an epoch)"
+    )
     total = 0.0
     for run in plan(acfg):
         c = run.cfg

@@ -8,6 +8,7 @@ biases cancel. Writes ``src/pkdn/faces/template.json`` and prints a summary::
 
     python scripts/measure_template.py [--limit N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,7 @@ def main() -> None:
     eye_dist = np.linalg.norm(p[:, 1] - p[:, 0], axis=1)
     doc = {
         "frame": "128 x 128 HR training crop (central square of a CelebA crop resized to 128); "
-                 "continuous pixel coordinates, pixel i covers [i, i+1)",
+        "continuous pixel coordinates, pixel i covers [i, i+1)",
         "points": NAMES,
         "template": np.round(mean, 3).tolist(),
         "std": np.round(std, 3).tolist(),

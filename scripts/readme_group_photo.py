@@ -9,6 +9,7 @@ docs/images/group_whole.png: bicubic x8 | `--whole` x8 | the original photo
 
     python scripts/readme_group_photo.py [--model lite]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,9 @@ def main() -> None:
     for k, t in enumerate(tiles):
         sheet.paste(t.crop(box), (0, k * (h + 4)))
     d = ImageDraw.Draw(sheet)
-    for k, label in enumerate(["bicubic x8", f"pkdn sr --whole x8 ({a.model})", "original (4x the input's resolution)"]):
+    for k, label in enumerate(
+        ["bicubic x8", f"pkdn sr --whole x8 ({a.model})", "original (4x the input's resolution)"]
+    ):
         d.text((6, k * (h + 4) + 4), label, fill="white")
     sheet = sheet.resize((sheet.width * 2 // 3, sheet.height * 2 // 3), Image.LANCZOS)
     save_png(sheet, a.out)

@@ -12,6 +12,7 @@ the student's config), writes ``DEST/pkdn_student_<name>.safetensors`` and
 ``DEST/MODEL_CARD_<name>.md`` atomically, and prints the card. ``--compare`` adds a shipped model's rows and
 ``--degraded`` a second table on a `pkdn degrade` folder.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,16 +41,25 @@ def run_summary(run: Path) -> dict:
     vals = [e for e in events if e["event"] == "val"]
     best = max(vals, key=lambda e: e["psnr"]) if vals else None
     ends = [e for e in events if e["event"] in ("end", "pause")]
-    return {"steps": ends[-1]["step"] if ends else 0, "hours": seconds / 3600, "best_val": best,
-            "finished": bool(ends) and ends[-1]["event"] == "end"}
+    return {
+        "steps": ends[-1]["step"] if ends else 0,
+        "hours": seconds / 3600,
+        "best_val": best,
+        "finished": bool(ends) and ends[-1]["event"] == "end",
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name", default="lite", help="the shipped model's name (lite, real)")
     ap.add_argument("--run", type=Path, required=True, help="the student's run folder")
-    ap.add_argument("--compare", action="append", default=[], metavar="SHIPPED",
-                    help="a shipped model to score beside it (e.g. lite)")
+    ap.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="SHIPPED",
+        help="a shipped model to score beside it (e.g. lite)",
+    )
     ap.add_argument("--degraded", type=Path, help="a `pkdn degrade` folder to score on too")
     ap.add_argument("--baseline", type=Path, help="run folder of the --no-distill student (same budget)")
     ap.add_argument("--data", default="../shared/data/celeba", help="folder holding test/ face crops")
@@ -85,14 +95,18 @@ def main() -> None:
         f"Printed by `python scripts/ship_model.py --name {args.name} --run {args.run}"
         + (f" --baseline {args.baseline}" if args.baseline else "")
         + "".join(f" --compare {c}" for c in args.compare)
-        + (f" --degraded {args.degraded}" if args.degraded else "") + "`.",
+        + (f" --degraded {args.degraded}" if args.degraded else "")
+        + "`.",
         "",
     ]
     if args.baseline:
         d = np.array(result.psnr[STUDENT]) - np.array(result.psnr[BASELINE])
-        lines += [f"Distilled minus no-distillation, face by face: {d.mean():+.3f} dB mean PSNR (standard error "
-                  f"{d.std(ddof=1) / np.sqrt(len(d)):.3f} dB), higher on {100 * (d > 0).mean():.1f} % of the "
-                  f"{len(d)} faces.", ""]
+        lines += [
+            f"Distilled minus no-distillation, face by face: {d.mean():+.3f} dB mean PSNR (standard error "
+            f"{d.std(ddof=1) / np.sqrt(len(d)):.3f} dB), higher on {100 * (d > 0).mean():.1f} % of the "
+            f"{len(d)} faces.",
+            "",
+        ]
     lines += [
         "## Training",
         "",
@@ -104,20 +118,34 @@ def main() -> None:
         trun = Path(cfg.teacher).parent
         if (trun / "log.jsonl").exists():
             t = run_summary(trun)
-            lines.append(f"- Teacher (`{cfg.teacher}`): {t['steps']} steps, {t['hours']:.2f} h; best validation "
-                         f"with the HR parsing map {t['best_val']['psnr']:.2f} dB / {t['best_val']['ssim']:.4f}.")
+            lines.append(
+                f"- Teacher (`{cfg.teacher}`): {t['steps']} steps, {t['hours']:.2f} h; best validation "
+                f"with the HR parsing map {t['best_val']['psnr']:.2f} dB / {t['best_val']['ssim']:.4f}."
+            )
     if args.baseline:
         b = run_summary(args.baseline)
-        lines.append(f"- No-distillation baseline: {b['steps']} steps, {b['hours']:.2f} h; best validation "
-                     f"{b['best_val']['psnr']:.2f} dB / {b['best_val']['ssim']:.4f}.")
+        lines.append(
+            f"- No-distillation baseline: {b['steps']} steps, {b['hours']:.2f} h; best validation "
+            f"{b['best_val']['psnr']:.2f} dB / {b['best_val']['ssim']:.4f}."
+        )
     if cfg.init:
         lines.append(f"- Started from `{cfg.init}` (fine-tuned, not trained from scratch).")
-    lines += ["- Data: the 11,000 train faces of ../shared/data/celeba prepared by `pkdn prepare` (central square, "
-              "PIL bicubic, MediaPipe landmark parsing maps for the teacher)"
-              + ("; LR synthesised on the fly by the realistic degradation of `data.degrade` below "
-                 "(docs/degradation.md)." if cfg.data.degrade.enabled else "."),
-              "", "## Config (the student run's config.yaml)", "", "```yaml",
-              (args.run / "config.yaml").read_text().rstrip(), "```", ""]
+    lines += [
+        "- Data: the 11,000 train faces of ../shared/data/celeba prepared by `pkdn prepare` (central square, "
+        "PIL bicubic, MediaPipe landmark parsing maps for the teacher)"
+        + (
+            "; LR synthesised on the fly by the realistic degradation of `data.degrade` below (docs/degradation.md)."
+            if cfg.data.degrade.enabled
+            else "."
+        ),
+        "",
+        "## Config (the student run's config.yaml)",
+        "",
+        "```yaml",
+        (args.run / "config.yaml").read_text().rstrip(),
+        "```",
+        "",
+    ]
     card = "\n".join(lines)
     meta = read_metadata(args.run / "best.safetensors")
     assert meta["model_config"]["kind"] == "student"

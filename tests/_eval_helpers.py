@@ -1,4 +1,5 @@
 """Helpers shared by the evaluation / sr / export tests: a trained student, real LR faces, broken files."""
+
 from __future__ import annotations
 
 import struct

@@ -10,6 +10,7 @@ at bicubic (the network adds its output to the bicubic-upsampled input). On a
 loaded 2-core machine 40 s buys few steps, so that last resort may fail the
 "beats bicubic" checks: refresh the committed file then.
 """
+
 from __future__ import annotations
 
 import time
@@ -35,8 +36,9 @@ def faces(folder: Path, n: int, offset: int = 0) -> tuple[torch.Tensor, torch.Te
     return torch.stack([_tensor(lr_from_hr(h)) for h in hrs]), torch.stack([_tensor(h) for h in hrs])
 
 
-def train_tiny_student(celeba: Path, out: Path, seconds: float = TRAIN_SECONDS, n_train: int = N_TRAIN,
-                       max_steps: int = 100_000) -> Path:
+def train_tiny_student(
+    celeba: Path, out: Path, seconds: float = TRAIN_SECONDS, n_train: int = N_TRAIN, max_steps: int = 100_000
+) -> Path:
     """Adam (lr 2e-3) + L1 on whole 16 -> 128 faces, batch 8, for ``seconds`` (or ``max_steps``)."""
     from pkdn.checkpoint import save_model
     from pkdn.models import build_model

@@ -3,6 +3,7 @@
 The server runs as the user would run it (`python -m pkdn.cli serve --port 0`),
 with its own empty TMPDIR so tests can prove nothing is left behind.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,9 @@ class Server:
     def get(self, path: str, **kw) -> requests.Response:
         return requests.get(self.url + path.lstrip("/"), timeout=kw.pop("timeout", 60), **kw)
 
-    def sr(self, data: bytes | None, filename: str = "face.png", timeout: float = 120, **fields: str) -> requests.Response:
+    def sr(
+        self, data: bytes | None, filename: str = "face.png", timeout: float = 120, **fields: str
+    ) -> requests.Response:
         """POST a multipart form as the page does: ``image`` (unless None) plus text ``fields``."""
         files: dict = {k: (None, v) for k, v in fields.items()}
         if data is not None:
@@ -59,10 +62,19 @@ class Server:
 
 def start_server(tmpdir: Path, *args: str, timeout: float = 90) -> Server:
     tmpdir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "pkdn.cli", "serve", "--port", "0", "--threads", "2", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    env = {
+        **os.environ,
+        "TMPDIR": str(tmpdir),
+        "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pkdn.cli", "serve", "--port", "0", "--threads", "2", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     line = proc.stdout.readline()
     m = re.match(r"pkdn serve: (http://127\.0\.0\.1:\d+/)", line)
     if not m:
@@ -86,7 +98,7 @@ def group_photo(celeba: Path, n: int = 3, side: int = 44) -> Image.Image:
     """A small 'whole photo': ``n`` real test faces (``side`` px crops) on a plain wall, 16 px apart."""
     from pkdn.data.degrade import hr_from_image
 
-    files = sorted((celeba / "test").glob("*.jpg"))[10:10 + n]
+    files = sorted((celeba / "test").glob("*.jpg"))[10 : 10 + n]
     photo = Image.new("RGB", (n * (side + 16) + 16, side + 40), (96, 110, 124))
     for i, f in enumerate(files):
         with Image.open(f) as im:

@@ -4,6 +4,7 @@ The data lives outside the repository (``../shared/data/celeba`` next to the
 checkout); ``PKDN_CELEBA`` points elsewhere. Missing data is an error, never a
 skip: CI must exercise these tests.
 """
+
 from __future__ import annotations
 
 import os

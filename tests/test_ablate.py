@@ -1,4 +1,5 @@
 """`pkdn ablate`: the whole Table 2 at a tiny size on real faces, interrupted, resumed and reused."""
+
 from __future__ import annotations
 
 import json
@@ -20,17 +21,39 @@ from pkdn.inference import pil_to_tensor, sr_tensor
 from pkdn.metrics import psnr_ssim_y
 from pkdn.train.loop import validate
 
-RUNS = ["teacher_no_pfb_ffb", "teacher_no_ffb", "teacher_full", "student_no_pfb_ffb_s0", "student_no_ffb_s0",
-        "student_full_s0", "student_full_s1", "student_none_s0", "student_none_s1"]
+RUNS = [
+    "teacher_no_pfb_ffb",
+    "teacher_no_ffb",
+    "teacher_full",
+    "student_no_pfb_ffb_s0",
+    "student_no_ffb_s0",
+    "student_full_s0",
+    "student_full_s1",
+    "student_none_s0",
+    "student_none_s1",
+]
 
 
 def _config(tmp: Path, data: Path) -> Path:
-    train = {"model": {"preset": "tiny"}, "data": {"augment": True, "val_limit": 4}, "batch_size": 4, "steps": 6, "val_every": 6,
-             "ckpt_every": 2, "log_every": 2, "threads": 1, "optim": {"lr": 2e-3, "min_lr": 1e-4}}
-    cfg = {"out_dir": str(tmp / "ablation"), "data_root": str(data), "eval_split": "test",
-           "teacher": {**train, "seed": 5},
-           # 12 train faces in batches of 4: 3 steps an epoch; distillation decays over the first one.
-           "student": {**train, "distill": {"schedule": "kdfsr", "decay_epochs": 1.0}}}
+    train = {
+        "model": {"preset": "tiny"},
+        "data": {"augment": True, "val_limit": 4},
+        "batch_size": 4,
+        "steps": 6,
+        "val_every": 6,
+        "ckpt_every": 2,
+        "log_every": 2,
+        "threads": 1,
+        "optim": {"lr": 2e-3, "min_lr": 1e-4},
+    }
+    cfg = {
+        "out_dir": str(tmp / "ablation"),
+        "data_root": str(data),
+        "eval_split": "test",
+        "teacher": {**train, "seed": 5},
+        # 12 train faces in batches of 4: 3 steps an epoch; distillation decays over the first one.
+        "student": {**train, "distill": {"schedule": "kdfsr", "decay_epochs": 1.0}},
+    }
     path = tmp / "ablation.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -70,17 +93,30 @@ def test_ablate_runs_the_whole_table_resumes_and_reuses(tmp_path, prepared_small
     starts = [e["step"] for e in _events(out / "teacher_no_pfb_ffb") if e["event"] == "start"]
     assert starts == [0, 3]
     for n in RUNS:  # finished runs keep only what the table and the students need
-        assert {p.name for p in (out / n).iterdir()} <= {"best.safetensors", "config.yaml", "log.jsonl",
-                                                         "scores.json", "teacher.sha256"}, n
+        assert {p.name for p in (out / n).iterdir()} <= {
+            "best.safetensors",
+            "config.yaml",
+            "log.jsonl",
+            "scores.json",
+            "teacher.sha256",
+        }, n
 
     # Each run is the network and the training the table says it is.
-    flags = {n: (m.config.use_pfb, m.config.use_ffb) for n in RUNS[:3] for m in [load_model(out / n / "best.safetensors")]}
-    assert flags == {"teacher_no_pfb_ffb": (False, False), "teacher_no_ffb": (True, False), "teacher_full": (True, True)}
+    flags = {
+        n: (m.config.use_pfb, m.config.use_ffb) for n in RUNS[:3] for m in [load_model(out / n / "best.safetensors")]
+    }
+    assert flags == {
+        "teacher_no_pfb_ffb": (False, False),
+        "teacher_no_ffb": (True, False),
+        "teacher_full": (True, True),
+    }
     for n in RUNS[3:]:
         c = yaml.safe_load((out / n / "config.yaml").read_text())
         distilled = "_none_" not in n
         assert (c["stage"], c["seed"], c["distill"]["enabled"]) == ("student", int(n[-1]), distilled)
-        assert c["teacher"] == (str(out / f"teacher_{n.split('_s')[0][8:]}" / "best.safetensors") if distilled else None)
+        assert c["teacher"] == (
+            str(out / f"teacher_{n.split('_s')[0][8:]}" / "best.safetensors") if distilled else None
+        )
         assert ("l_fs" in next(e for e in _events(out / n) if e["event"] == "train")) == distilled
     assert yaml.safe_load((out / "teacher_full" / "config.yaml").read_text())["init"] is None
 
@@ -113,7 +149,12 @@ def test_ablate_runs_the_whole_table_resumes_and_reuses(tmp_path, prepared_small
     assert rows[("PFB + FFB (full) `full`", "6")][3] == f"{teacher.mean()[0]:.2f}"
     d = np.array(full.psnr) - np.array(none.psnr)
     row = rows[("from PFB + FFB (full) `full`", "0")]
-    assert row[6:] == [f"{d.mean():+.3f}", f"{d.std(ddof=1) / np.sqrt(len(d)):.3f}", f"{100 * (d > 0).mean():.0f} %", "0"]
+    assert row[6:] == [
+        f"{d.mean():+.3f}",
+        f"{d.std(ddof=1) / np.sqrt(len(d)):.3f}",
+        f"{100 * (d > 0).mean():.0f} %",
+        "0",
+    ]
     assert rows[("no distillation", "0")][6] == "reference"
     assert rows[("no distillation", "1")][9] == "0"  # the seed-to-seed noise row
     assert "Seed spread, no-distillation students" in table and "Seed spread, students from `full`" in table

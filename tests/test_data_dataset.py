@@ -1,4 +1,5 @@
 """FaceSRDataset: tensors, pairing by name, grouping, joint augmentation."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """HR/LR degradation equals PIL's bicubic; load_rgb reports every kind of bad input."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -49,8 +50,12 @@ def _bad_files(tmp, face):
     data = face.read_bytes()
     (tmp / "truncated.jpg").write_bytes(data[: len(data) // 2])
     Image.new("RGB", (6, 5), (128, 64, 32)).save(tmp / "tiny.png")
-    return {"text.jpg": "not an image", "empty.png": "empty file", "truncated.jpg": "truncated",
-            "tiny.png": "too small"}
+    return {
+        "text.jpg": "not an image",
+        "empty.png": "empty file",
+        "truncated.jpg": "truncated",
+        "tiny.png": "too small",
+    }
 
 
 def _convertible_files(tmp, face):
@@ -60,13 +65,19 @@ def _convertible_files(tmp, face):
     rgba = rgb.convert("RGBA")
     rgba.putalpha(200)
     rgba.save(tmp / "rgba.png")
-    a16 = (np.asarray(rgb.convert("L"), dtype=np.uint16) * 257)
+    a16 = np.asarray(rgb.convert("L"), dtype=np.uint16) * 257
     Image.fromarray(a16).save(tmp / "gray16.png")
     rgb.convert("P").save(tmp / "palette.png")
     rgb.convert("CMYK").save(tmp / "cmyk.jpg")
     _save_rgb16_png(np.asarray(rgb, dtype=np.uint16) * 257, tmp / "rgb16.png")
-    return {"gray.png": "grayscale", "rgba.png": "alpha", "gray16.png": "16-bit", "palette.png": "palette",
-            "cmyk.jpg": "CMYK", "rgb16.png": "16-bit RGB PNG"}
+    return {
+        "gray.png": "grayscale",
+        "rgba.png": "alpha",
+        "gray16.png": "16-bit",
+        "palette.png": "palette",
+        "cmyk.jpg": "CMYK",
+        "rgb16.png": "16-bit RGB PNG",
+    }
 
 
 def _save_rgb16_png(a: np.ndarray, path) -> None:
@@ -80,7 +91,9 @@ def _save_rgb16_png(a: np.ndarray, path) -> None:
     h, w, _ = a.shape
     raw = b"".join(b"\x00" + a[y].astype(">u2").tobytes() for y in range(h))
     ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
 
 
 def test_bad_inputs_raise_one_line_errors_naming_the_file(tmp_path, faces):

@@ -1,4 +1,5 @@
 """`pkdn prepare` on real CelebA crops: layout, values, parsing geometry, resume, bad input."""
+
 import json
 import shutil
 
@@ -21,7 +22,7 @@ def parser():
 def _flat(tmp, celeba, n, start=0):
     src = tmp / "src"
     src.mkdir()
-    for f in sorted((celeba / "test").glob("*.jpg"))[start:start + n]:
+    for f in sorted((celeba / "test").glob("*.jpg"))[start : start + n]:
         shutil.copy(f, src / f.name)
     return src
 
@@ -41,8 +42,9 @@ def test_prepare_folder_splits(tmp_path, celeba, parser):
         assert r["name"] == src.stem and r["parser"] == "landmarks" and len(r["sha256"]) == 64
         hr = hr_from_image(load_rgb(src))
         assert np.array_equal(np.asarray(Image.open(out / r["split"] / "hr" / f"{r['name']}.png")), np.asarray(hr))
-        assert np.array_equal(np.asarray(Image.open(out / r["split"] / "lr" / f"{r['name']}.png")),
-                              np.asarray(lr_from_hr(hr)))
+        assert np.array_equal(
+            np.asarray(Image.open(out / r["split"] / "lr" / f"{r['name']}.png")), np.asarray(lr_from_hr(hr))
+        )
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["scale"] == 8 and cfg["hr_size"] == 128 and cfg["parser"] == "landmarks"
     assert json.loads((out / "summary.json").read_text())["done"]["test"] == 2

@@ -1,5 +1,6 @@
 """The realistic degradation: seeded per (seed, epoch, index), each family does what it says, the degraded
 Dataset trains, and `pkdn degrade` writes a fixed test set with the usual bad-input rules."""
+
 from __future__ import annotations
 
 import json
@@ -55,8 +56,10 @@ def test_degradation_is_a_function_of_seed_epoch_index(hr_faces):
 
 def test_blur_lowers_high_frequencies(hr_faces):
     d = family("blur")
-    ratios = [_laplacian_energy(degrade(hr, sample_rng(0, 0, i), d)[0]) / _laplacian_energy(_clean(hr))
-              for i, hr in enumerate(hr_faces)]
+    ratios = [
+        _laplacian_energy(degrade(hr, sample_rng(0, 0, i), d)[0]) / _laplacian_energy(_clean(hr))
+        for i, hr in enumerate(hr_faces)
+    ]
     assert np.median(ratios) < 0.8, ratios
     assert max(ratios) < 1.05, ratios
 
@@ -95,8 +98,14 @@ def test_whole_photo_branch_keeps_lr_and_hr_in_register(hr_faces):
 
 
 def test_degraded_dataset_draws_fresh_lr_each_epoch(prepared_small):
-    ds = FaceSRDataset(prepared_small, "train", with_parsing=True, augment=True, seed=4,
-                       degradation=Degradation(enabled=True, p_clean=0.0))
+    ds = FaceSRDataset(
+        prepared_small,
+        "train",
+        with_parsing=True,
+        augment=True,
+        seed=4,
+        degradation=Degradation(enabled=True, p_clean=0.0),
+    )
     a = ds[3]
     assert torch.equal(a["lr"], ds[3]["lr"])
     ds.set_epoch(1)
@@ -109,17 +118,38 @@ def test_degraded_training_beats_bicubic_on_degraded_faces(prepared_small, tmp_p
     from pkdn.models.resize import resize
 
     cfg = {
-        "stage": "student", "out_dir": str(tmp_path / "run"), "model": {"preset": "tiny"},
+        "stage": "student",
+        "out_dir": str(tmp_path / "run"),
+        "model": {"preset": "tiny"},
         # a heavy blur and noise the tiny student can learn to undo on 12 faces; the full default draw is
         # too varied for it (the shipped `real` model's numbers cover that case)
-        "data": {"root": str(prepared_small), "augment": True,
-                 "degrade": {"enabled": True, "p_clean": 0.0, "p_blur": 1.0, "sigma": [5.0, 7.0], "p_motion": 0.0,
-                             "kernel_probs": [1, 0, 0, 0, 0, 0], "p_capture_keep": 1.0, "p_warp": 0.0,
-                             "p_noise": 1.0, "p_poisson": 0.0, "noise_sigma": [4.0, 6.0], "p_jpeg": 0.0,
-                             "p_second": 0.0}},
+        "data": {
+            "root": str(prepared_small),
+            "augment": True,
+            "degrade": {
+                "enabled": True,
+                "p_clean": 0.0,
+                "p_blur": 1.0,
+                "sigma": [5.0, 7.0],
+                "p_motion": 0.0,
+                "kernel_probs": [1, 0, 0, 0, 0, 0],
+                "p_capture_keep": 1.0,
+                "p_warp": 0.0,
+                "p_noise": 1.0,
+                "p_poisson": 0.0,
+                "noise_sigma": [4.0, 6.0],
+                "p_jpeg": 0.0,
+                "p_second": 0.0,
+            },
+        },
         "distill": {"enabled": False},
         "optim": {"lr": 3e-3, "schedule": "cosine", "min_lr": 1e-4},
-        "batch_size": 6, "steps": 150, "val_every": 150, "ckpt_every": 150, "log_every": 40, "seed": 2,
+        "batch_size": 6,
+        "steps": 150,
+        "val_every": 150,
+        "ckpt_every": 150,
+        "log_every": 40,
+        "seed": 2,
         "threads": 2,
     }
     path = tmp_path / "student.yaml"
@@ -130,8 +160,9 @@ def test_degraded_training_beats_bicubic_on_degraded_faces(prepared_small, tmp_p
     # bicubic on the very same degraded val draw
     from pkdn.metrics import psnr_ssim_y
 
-    val = FaceSRDataset(prepared_small, "val", with_parsing=False, seed=2,
-                        degradation=config_from_dict(cfg).data.degrade)
+    val = FaceSRDataset(
+        prepared_small, "val", with_parsing=False, seed=2, degradation=config_from_dict(cfg).data.degrade
+    )
     lr = torch.stack([val[i]["lr"] for i in range(len(val))])
     hr = torch.stack([val[i]["hr"] for i in range(len(val))])
     bicubic = psnr_ssim_y(resize(lr, tuple(hr.shape[-2:])), hr)[0].mean().item()
@@ -145,8 +176,9 @@ def test_pkdn_degrade_writes_a_fixed_set_and_reports_bad_input(celeba, tmp_path)
         (src / p.name).write_bytes(p.read_bytes())
     (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     out = tmp_path / "deg"
-    proc = subprocess.run([sys.executable, "-m", "pkdn.cli", "degrade", str(src), str(out), "--seed", "3"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pkdn.cli", "degrade", str(src), str(out), "--seed", "3"], capture_output=True, text=True
+    )
     assert proc.returncode == 1, proc.stderr
     errors = proc.stderr.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("pkdn degrade: error: ") and "broken.png" in errors[0]
@@ -163,8 +195,9 @@ def test_pkdn_degrade_writes_a_fixed_set_and_reports_bad_input(celeba, tmp_path)
     (src / stems[0]).with_suffix(".jpg").unlink()
     assert cli(["degrade", str(src), str(again), "--seed", "3"]) == 0
     for s in stems[1:]:
-        assert np.array_equal(np.asarray(Image.open(out / "lr" / f"{s}.png")),
-                              np.asarray(Image.open(again / "lr" / f"{s}.png")))
+        assert np.array_equal(
+            np.asarray(Image.open(out / "lr" / f"{s}.png")), np.asarray(Image.open(again / "lr" / f"{s}.png"))
+        )
     # never inside its own input; a missing folder is one line
     assert cli(["degrade", str(src), str(src / "out")]) == 2
     assert cli(["degrade", str(tmp_path / "nope"), str(tmp_path / "o")]) == 2
@@ -173,7 +206,8 @@ def test_pkdn_degrade_writes_a_fixed_set_and_reports_bad_input(celeba, tmp_path)
 def test_eval_scores_a_degraded_folder(celeba, tmp_path):
     out = tmp_path / "deg"
     assert cli(["degrade", str(celeba / "test"), str(out), "--limit", "8", "--family", "noise"]) == 0
-    proc = subprocess.run([sys.executable, "-m", "pkdn.cli", "eval", str(out), "--model", "lite"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pkdn.cli", "eval", str(out), "--model", "lite"], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert "8 images of" in proc.stdout and "| lite |" in proc.stdout

@@ -1,4 +1,5 @@
 """`pkdn eval` end to end on real faces: table, CSV, grid, several models, data set layouts."""
+
 from __future__ import annotations
 
 import csv
@@ -27,15 +28,34 @@ def model_file(celeba, tmp_path_factory) -> Path:
 
 def test_eval_cli_table_csv_grid(model_file, celeba, tmp_path, capsys):
     csv_path, grid, md = tmp_path / "scores.csv", tmp_path / "grid.png", tmp_path / "table.md"
-    rc = main(["eval", "--model", f"student={model_file}", "--model", f"again={model_file}", str(celeba),
-               "--limit", str(N), "--csv", str(csv_path), "--grid", str(grid), "--grid-faces", "3",
-               "--markdown", str(md)])
+    rc = main(
+        [
+            "eval",
+            "--model",
+            f"student={model_file}",
+            "--model",
+            f"again={model_file}",
+            str(celeba),
+            "--limit",
+            str(N),
+            "--csv",
+            str(csv_path),
+            "--grid",
+            str(grid),
+            "--grid-faces",
+            "3",
+            "--markdown",
+            str(md),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     table = md.read_text()
     assert table.strip() in out
     assert "| Method | Params | PSNR (dB) | SSIM |" in table and "Y channel (BT.601), 8-px border" in table
-    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ") and "---" not in line}
+    rows = {
+        line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ") and "---" not in line
+    }
     assert {"bicubic", "student", "again"} <= set(rows)
 
     with open(csv_path) as f:

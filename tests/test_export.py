@@ -1,4 +1,5 @@
 """`pkdn export`: the ONNX graph runs in onnxruntime and matches PyTorch to 1e-4 on real faces."""
+
 from __future__ import annotations
 
 import pytest

@@ -6,6 +6,7 @@ checked for recall, PSNR against bicubic inside the faces, untouched
 background and JSON contents; then a photo with no face, a huge photo and
 every bad input.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,7 +52,11 @@ def result(pipe, group):
 def _matches(true, faces):
     hit = []
     for t in true:
-        ok = [f for f in faces if math.dist(((f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2), t.center) < 0.4 * t.side]
+        ok = [
+            f
+            for f in faces
+            if math.dist(((f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2), t.center) < 0.4 * t.side
+        ]
         hit.append(len(ok) == 1 and 0.6 < ok[0].crop_side / t.side < 1.6)
     return hit
 
@@ -78,7 +83,7 @@ def test_pasted_faces_beat_bicubic(result, group):
     gains = []
     for t in true:
         m = t.region(hr_y.shape)
-        p = [10 * np.log10(255 ** 2 / np.mean((a[m] - hr_y[m]) ** 2)) for a in (out_y, bic_y)]
+        p = [10 * np.log10(255**2 / np.mean((a[m] - hr_y[m]) ** 2)) for a in (out_y, bic_y)]
         gains.append(p[0] - p[1])
     assert np.mean(gains) > 1.0, gains  # the shipped lite student: about +2 dB on such faces
     assert min(gains) > 0.0, gains
@@ -95,7 +100,7 @@ def test_background_far_from_faces_is_the_bicubic_upscale(result, group):
         c = np.array([[0, 0], [128, 0], [128, 128], [0, 128]]) @ inv[:, :2].T + inv[:, 2]
         x0, y0 = np.floor(c.min(0) * 8).astype(int) - 16
         x1, y1 = np.ceil(c.max(0) * 8).astype(int) + 16
-        near[max(y0, 0):y1, max(x0, 0):x1] = True
+        near[max(y0, 0) : y1, max(x0, 0) : x1] = True
     assert near.mean() < 0.5
     assert np.array_equal(out[~near], bic[~near])
     assert not np.array_equal(out[near], bic[near])  # and the faces did change

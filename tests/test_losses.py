@@ -1,4 +1,5 @@
 """Losses (paper eqs. 1-5), the lambda schedule, and gradient flow through both networks."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The metric code against independent implementations, on real faces."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """The networks: shapes, inputs, feature alignment, ablations, determinism, PIL-matching upsampling."""
+
 from __future__ import annotations
 
 import inspect

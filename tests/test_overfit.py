@@ -1,4 +1,5 @@
 """Both networks can fit a handful of real faces: the optimisation path works end to end."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -5,6 +5,7 @@ shapes of face-parsing.PyTorch's BiSeNet(n_classes=19)) is written out below,
 independently of the module, and a synthetic checkpoint with that layout is
 loaded through the public entry point.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -15,8 +16,13 @@ from pkdn.priors.bisenet import BiSeNet, BiSeNetParser
 
 
 def _bn(prefix, c):
-    return {f"{prefix}.weight": (c,), f"{prefix}.bias": (c,), f"{prefix}.running_mean": (c,),
-            f"{prefix}.running_var": (c,), f"{prefix}.num_batches_tracked": ()}
+    return {
+        f"{prefix}.weight": (c,),
+        f"{prefix}.bias": (c,),
+        f"{prefix}.running_mean": (c,),
+        f"{prefix}.running_var": (c,),
+        f"{prefix}.num_batches_tracked": (),
+    }
 
 
 def _cbr(prefix, cin, cout, k):
@@ -55,7 +61,7 @@ def checkpoint_layout(n_classes=19):
 def test_state_dict_matches_checkpoint_layout():
     sd = BiSeNet(19).state_dict()
     layout = checkpoint_layout()
-    assert set(sd) == set(layout), (set(sd) ^ set(layout))
+    assert set(sd) == set(layout), set(sd) ^ set(layout)
     for k, shape in layout.items():
         assert tuple(sd[k].shape) == shape, k
     # ~13.3 M parameters (the public checkpoint is a 53 MB float32 file)

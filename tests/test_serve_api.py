@@ -1,4 +1,5 @@
 """`pkdn serve`'s HTTP API on a real server (loopback, free port): real faces, bad input, load."""
+
 from __future__ import annotations
 
 import io
@@ -129,7 +130,7 @@ def test_bad_inputs_get_one_line_4xx(server: Server, faces):
         assert words in _error(r), (words, r.text)
     # no Content-Length (chunked): the body is cut off while it streams in, not after it filled memory
     body, ctype = encode_multipart_formdata({"image": ("big.png", b"\x00" * 21_000_000, "image/png")})
-    r = requests_post_raw(server, (body[i:i + (1 << 20)] for i in range(0, len(body), 1 << 20)), ctype)
+    r = requests_post_raw(server, (body[i : i + (1 << 20)] for i in range(0, len(body), 1 << 20)), ctype)
     assert r.status_code == 413 and "too large" in _error(r)
     r = requests_post_raw(server, b"not multipart", "text/plain")
     assert r.status_code == 415 and "multipart" in _error(r)
@@ -216,8 +217,12 @@ def test_full_queue_answers_503_and_recovers(tmp_path, faces):
             yield body[100:]
 
         with ThreadPoolExecutor(max_workers=2) as pool:
-            slow = [pool.submit(requests.post, s.url + "api/sr", data=slow_body(), headers={"Content-Type": ctype},
-                                timeout=60) for _ in range(2)]
+            slow = [
+                pool.submit(
+                    requests.post, s.url + "api/sr", data=slow_body(), headers={"Content-Type": ctype}, timeout=60
+                )
+                for _ in range(2)
+            ]
             deadline = time.monotonic() + 30
             while s.get("api/health").json()["in_flight"] < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -236,8 +241,14 @@ def test_full_queue_answers_503_and_recovers(tmp_path, faces):
 def test_port_in_use_is_one_line(server: Server):
     """The server binds loopback and prints its URL (see start_server); a taken port is one clear line."""
     port = int(server.url.rsplit(":", 1)[1].strip("/"))
-    r = subprocess.run([sys.executable, "-m", "pkdn.cli", "serve", "--port", str(port)], capture_output=True,
-                       text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(SRC)})
+    r = subprocess.run(
+        [sys.executable, "-m", "pkdn.cli", "serve", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
-        f"pkdn serve: error: 127.0.0.1:{port} is already in use; choose another with --port"], r.stderr
+        f"pkdn serve: error: 127.0.0.1:{port} is already in use; choose another with --port"
+    ], r.stderr
     assert server.get("api/health").status_code == 200

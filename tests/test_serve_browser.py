@@ -5,6 +5,7 @@ at 8x, download link ready. The screenshot is saved in the test's folder (and
 to ``$PKDN_SERVE_SCREENSHOT`` when set: that is how docs/images/serve.png is
 made). Without the browser the test is skipped locally but fails under CI.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,15 @@ def browser():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1100,760", "--hide-scrollbars", "--force-device-scale-factor=1"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1100,760",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
@@ -57,11 +65,16 @@ def test_page_super_resolves_an_uploaded_face(browser, server, celeba, tmp_path)
     assert "pkdn" in browser.title
     wait = WebDriverWait(browser, 60)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))  # models listed from the server
-    assert [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#model option")] == \
-        server.get("api/info").json()["models"]
+    assert [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#model option")] == server.get("api/info").json()[
+        "models"
+    ]
     browser.find_element(By.ID, "file").send_keys(str(face))  # choosing a file starts the work
-    wait.until(lambda d: d.find_element(By.ID, "after").get_attribute("data-ready") == "1"
-               or d.find_element(By.ID, "error").is_displayed())
+    wait.until(
+        lambda d: (
+            d.find_element(By.ID, "after").get_attribute("data-ready") == "1"
+            or d.find_element(By.ID, "error").is_displayed()
+        )
+    )
     assert not browser.find_element(By.ID, "error").is_displayed(), browser.find_element(By.ID, "error").text
     after = browser.find_element(By.ID, "after")
     assert after.is_displayed()
@@ -104,10 +117,15 @@ def test_page_outlines_faces_in_a_whole_photo(browser, server, celeba, tmp_path)
     browser.find_element(By.ID, "file").send_keys(str(path))
     # progress shows while the server works (seconds for a photo: the detector runs on an upscaled pyramid)
     WebDriverWait(browser, 10, poll_frequency=0.05).until(
-        lambda d: "Working..." in d.find_element(By.ID, "status").text)
+        lambda d: "Working..." in d.find_element(By.ID, "status").text
+    )
     assert "busy" in browser.find_element(By.ID, "status").get_attribute("class")
-    wait.until(lambda d: d.find_element(By.ID, "after").get_attribute("data-ready") == "1"
-               or d.find_element(By.ID, "error").is_displayed())
+    wait.until(
+        lambda d: (
+            d.find_element(By.ID, "after").get_attribute("data-ready") == "1"
+            or d.find_element(By.ID, "error").is_displayed()
+        )
+    )
     assert not browser.find_element(By.ID, "error").is_displayed(), browser.find_element(By.ID, "error").text
     after = browser.find_element(By.ID, "after")
     size = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", after)
@@ -141,12 +159,15 @@ def test_dropping_a_file_on_the_page_works(browser, server, celeba):
     lr.save(buf, format="PNG")
     browser.get(server.url)
     WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))
-    browser.execute_script("""
+    browser.execute_script(
+        """
         const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
         const dt = new DataTransfer();
         dt.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
         document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
-    """, base64.b64encode(buf.getvalue()).decode())
+    """,
+        base64.b64encode(buf.getvalue()).decode(),
+    )
     WebDriverWait(browser, 60).until(lambda d: d.find_element(By.ID, "after").get_attribute("data-ready") == "1")
     after = browser.find_element(By.ID, "after")
     assert browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", after) == [96, 96]

@@ -5,6 +5,7 @@ The full-test-split numbers are printed by ``scripts/ship_model.py`` into
 split so that a change to the networks, the metrics or the weights file that
 breaks the shipped model fails CI.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """`pkdn sr` and the Python API end to end on real faces, and every kind of bad input."""
+
 from __future__ import annotations
 
 import os
@@ -59,8 +60,20 @@ def test_sr_subprocess_files_and_globs(model_file, lr_faces, tmp_path):
     stems = sorted(hrs)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    cmd = [sys.executable, "-m", "pkdn.cli", "sr", str(folder / f"{stems[0]}.png"), str(folder / f"{stems[1][:-1]}*.png"),
-           "-o", str(out), "--model", str(model_file), "--batch-size", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pkdn.cli",
+        "sr",
+        str(folder / f"{stems[0]}.png"),
+        str(folder / f"{stems[1][:-1]}*.png"),
+        "-o",
+        str(out),
+        "--model",
+        str(model_file),
+        "--batch-size",
+        "2",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
     made = sorted(p.stem for p in out.glob("*.png"))
@@ -147,7 +160,7 @@ def test_every_bad_input_is_named_and_the_rest_processed(model_file, lr_faces, t
 def test_output_dir_equal_to_input_dir_is_refused(model_file, lr_faces, tmp_path, capsys):
     folder, hrs = lr_faces
     before = sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir())
-    for out in (folder, folder / "." , Path(os.path.relpath(folder))):
+    for out in (folder, folder / ".", Path(os.path.relpath(folder))):
         assert main(["sr", str(folder / f"{sorted(hrs)[0]}.png"), "-o", str(out), "--model", str(model_file)]) == 2
         assert "input folder" in capsys.readouterr().err
     assert sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir()) == before
@@ -160,8 +173,18 @@ def test_missing_inputs_and_duplicate_stems(model_file, lr_faces, tmp_path, caps
     stem = sorted(hrs)[0]
     (a / "face.png").write_bytes((folder / f"{stem}.png").read_bytes())
     Image.open(folder / f"{stem}.png").save(b / "face.jpg")
-    rc = main(["sr", str(a / "face.png"), str(b / "face.jpg"), str(tmp_path / "nope.png"), "-o", str(tmp_path / "o"),
-               "--model", str(model_file)])
+    rc = main(
+        [
+            "sr",
+            str(a / "face.png"),
+            str(b / "face.jpg"),
+            str(tmp_path / "nope.png"),
+            "-o",
+            str(tmp_path / "o"),
+            "--model",
+            str(model_file),
+        ]
+    )
     lines = _stderr_lines(capsys)
     assert rc == 1
     assert any("nope.png" in line and "no such file" in line for line in lines)

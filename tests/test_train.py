@@ -1,4 +1,5 @@
 """Training: both stages learn, resume is exact, DDP (2 gloo processes) matches one process."""
+
 from __future__ import annotations
 
 import json
@@ -21,10 +22,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _config(tmp: Path, data: Path, stage: str = "teacher", **top) -> Path:
     cfg = {
-        "stage": stage, "out_dir": str(tmp / f"run_{stage}"), "model": {"preset": "tiny"},
+        "stage": stage,
+        "out_dir": str(tmp / f"run_{stage}"),
+        "model": {"preset": "tiny"},
         "data": {"root": str(data), "augment": True},
         "optim": {"lr": 2e-3, "schedule": "cosine", "min_lr": 1e-4},
-        "batch_size": 4, "steps": 12, "val_every": 6, "ckpt_every": 4, "log_every": 4, "seed": 3, "threads": 2,
+        "batch_size": 4,
+        "steps": 12,
+        "val_every": 6,
+        "ckpt_every": 4,
+        "log_every": 4,
+        "seed": 3,
+        "threads": 2,
     }
     cfg.update(top)
     path = tmp / f"{stage}.yaml"
@@ -67,9 +76,15 @@ def test_checkpoint_reloads_with_its_config(trained_teacher):
 
 @pytest.mark.parametrize("distill", [True, False])
 def test_student_run_improves_validation_psnr(tmp_path, prepared_small, trained_teacher, distill):
-    cfg = _config(tmp_path, prepared_small, "student", teacher=str(trained_teacher / "best.safetensors"),
-                  distill={"enabled": distill, "schedule": "constant", "lambda_ts": 0.1, "lambda_fs": 0.1},
-                  steps=24, val_every=12)
+    cfg = _config(
+        tmp_path,
+        prepared_small,
+        "student",
+        teacher=str(trained_teacher / "best.safetensors"),
+        distill={"enabled": distill, "schedule": "constant", "lambda_ts": 0.1, "lambda_fs": 0.1},
+        steps=24,
+        val_every=12,
+    )
     assert cli(["train", "student", "--config", str(cfg), "--no-progress"]) == 0
     run = tmp_path / "run_student"
     val, train = _events(run, "val"), _events(run, "train")
@@ -98,7 +113,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, prepared_small):
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
     assert _events(whole / "run_teacher", "val")[-1]["psnr"] == pytest.approx(
-        _events(cut / "run_teacher", "val")[-1]["psnr"], abs=1e-4)
+        _events(cut / "run_teacher", "val")[-1]["psnr"], abs=1e-4
+    )
 
 
 def test_ddp_two_gloo_processes_match_one_process(tmp_path, prepared_small):
@@ -109,9 +125,21 @@ def test_ddp_two_gloo_processes_match_one_process(tmp_path, prepared_small):
     two = tmp_path / "two"
     two.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "pkdn.cli", "train", "teacher", "--config", str(_config(two, prepared_small, **common)),
-           "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "pkdn.cli",
+        "train",
+        "teacher",
+        "--config",
+        str(_config(two, prepared_small, **common)),
+        "--no-progress",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     end = _events(two / "run_teacher", "end")[0]

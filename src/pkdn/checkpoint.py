@@ -4,6 +4,7 @@ One loader serves training, evaluation and inference, so a model file means
 the same network everywhere. ``load_model(None)`` gives the student shipped in
 the package.
 """
+
 from __future__ import annotations
 
 import json

@@ -193,12 +193,30 @@ def _add_sr(sub: argparse._SubParsersAction) -> None:
         "--no-progress", dest="progress", action="store_false", help="never show one (default: for folders/globs)"
     )
     w = p.add_argument_group("whole photos (docs/whole-photos.md)")
-    w.add_argument("--whole", action="store_true", help="inputs are whole photos: find every face, super-resolve it, "
-                   "paste it back -> OUT_DIR/<stem>.png and <stem>.json (faces: box, landmarks, score)")
-    w.add_argument("--upscale", type=int, default=None, metavar="N", help="--whole output scale 1-8 (default 8; faces are SR'd x8 then resized)")
-    w.add_argument("--background", default=None, choices=["bicubic", "lanczos", "bilinear", "nearest"],
-                   help="--whole: how the photo around the faces is upscaled (default bicubic)")
-    w.add_argument("--save-faces", action="store_true", help="--whole: also write each face's LR crop and SR to OUT_DIR/<stem>_faces/")
+    w.add_argument(
+        "--whole",
+        action="store_true",
+        help="inputs are whole photos: find every face, super-resolve it, "
+        "paste it back -> OUT_DIR/<stem>.png and <stem>.json (faces: box, landmarks, score)",
+    )
+    w.add_argument(
+        "--upscale",
+        type=int,
+        default=None,
+        metavar="N",
+        help="--whole output scale 1-8 (default 8; faces are SR'd x8 then resized)",
+    )
+    w.add_argument(
+        "--background",
+        default=None,
+        choices=["bicubic", "lanczos", "bilinear", "nearest"],
+        help="--whole: how the photo around the faces is upscaled (default bicubic)",
+    )
+    w.add_argument(
+        "--save-faces",
+        action="store_true",
+        help="--whole: also write each face's LR crop and SR to OUT_DIR/<stem>_faces/",
+    )
     p.set_defaults(func=_run_sr)
 
 
@@ -265,11 +283,18 @@ def _run_sr_whole(args: argparse.Namespace) -> int:
         return 2
     try:
         report = whole_files(
-            pipe, args.inputs, args.out_dir, upscale=up, background=args.background or "bicubic",
-            save_faces=args.save_faces, strict=args.strict,
+            pipe,
+            args.inputs,
+            args.out_dir,
+            upscale=up,
+            background=args.background or "bicubic",
+            save_faces=args.save_faces,
+            strict=args.strict,
             on_error=lambda name, reason: _err("sr", f"{name}: {reason}"),
             on_note=lambda line: _warn("sr", line),
-            on_done=lambda f, res: print(f"{f}: {len(res.faces)} face(s)", flush=True) if args.progress is not False else None,
+            on_done=lambda f, res: (
+                print(f"{f}: {len(res.faces)} face(s)", flush=True) if args.progress is not False else None
+            ),
         )
     except ValueError as e:
         _err("sr", str(e))
@@ -487,8 +512,12 @@ def _add_degrade(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", metavar="IN_DIR", help="a folder of face crops")
     p.add_argument("out_dir", metavar="OUT_DIR")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--family", default="full", choices=["full", "blur", "noise", "jpeg", "warp"],
-                   help="the whole degradation (default) or one family of it alone, always applied")
+    p.add_argument(
+        "--family",
+        default="full",
+        choices=["full", "blur", "noise", "jpeg", "warp"],
+        help="the whole degradation (default) or one family of it alone, always applied",
+    )
     p.add_argument("--limit", type=int, default=None, metavar="N", help="first N files only (sorted by name)")
     p.set_defaults(func=_run_degrade)
 
@@ -498,8 +527,14 @@ def _run_degrade(args: argparse.Namespace) -> int:
     from pkdn.data.degraded_set import make_degraded_set
 
     try:
-        summary = make_degraded_set(args.images, args.out_dir, seed=args.seed, degradation=family(args.family),
-                                    limit=args.limit, on_error=lambda path, reason: _err("degrade", reason))
+        summary = make_degraded_set(
+            args.images,
+            args.out_dir,
+            seed=args.seed,
+            degradation=family(args.family),
+            limit=args.limit,
+            on_error=lambda path, reason: _err("degrade", reason),
+        )
     except (OSError, ValueError, ImportError) as e:
         _err("degrade", str(e))
         return 2
@@ -509,19 +544,34 @@ def _run_degrade(args: argparse.Namespace) -> int:
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="local web page and HTTP API for super-resolving faces and photos",
-                       description="Serve a web page (and POST /api/sr, GET /api/health) on this computer; "
-                       "Ctrl-C stops it. Needs the web extra: pip install 'pkdn[web]'.")
+    p = sub.add_parser(
+        "serve",
+        help="local web page and HTTP API for super-resolving faces and photos",
+        description="Serve a web page (and POST /api/sr, GET /api/health) on this computer; "
+        "Ctrl-C stops it. Needs the web extra: pip install 'pkdn[web]'.",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0 picks a free one)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="images processed at once (default 1)")
-    p.add_argument("--max-queue", type=int, default=32, metavar="N",
-                   help="requests accepted at once, running or waiting; more are answered 503 (default 32)")
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=32,
+        metavar="N",
+        help="requests accepted at once, running or waiting; more are answered 503 (default 32)",
+    )
     p.add_argument("--max-upload-mb", type=float, default=20, metavar="MB", help="largest upload (default 20 MB)")
-    p.add_argument("--max-side", type=int, default=512, metavar="PX", help="refuse face crops with a longer side (default 512)")
-    p.add_argument("--max-photo-side", type=int, default=1024, metavar="PX",
-                   help="refuse whole photos with a longer side (default 1024; x8 is 8192 px)")
+    p.add_argument(
+        "--max-side", type=int, default=512, metavar="PX", help="refuse face crops with a longer side (default 512)"
+    )
+    p.add_argument(
+        "--max-photo-side",
+        type=int,
+        default=1024,
+        metavar="PX",
+        help="refuse whole photos with a longer side (default 1024; x8 is 8192 px)",
+    )
     p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch (default: torch's)")
     p.set_defaults(func=_run_serve)
 
@@ -542,9 +592,14 @@ def _run_serve(args: argparse.Namespace) -> int:
     if min(args.workers, args.max_queue, args.max_side, args.max_photo_side) < 1 or args.max_upload_mb <= 0:
         _err("serve", "--workers, --max-queue, --max-side, --max-photo-side and --max-upload-mb must be positive")
         return 2
-    config = ServeConfig(device=args.device, workers=args.workers, max_queue=args.max_queue,
-                         max_bytes=int(args.max_upload_mb * 1_000_000), max_side=args.max_side,
-                         max_photo_side=args.max_photo_side)
+    config = ServeConfig(
+        device=args.device,
+        workers=args.workers,
+        max_queue=args.max_queue,
+        max_bytes=int(args.max_upload_mb * 1_000_000),
+        max_side=args.max_side,
+        max_photo_side=args.max_photo_side,
+    )
     try:
         return serve(args.host, args.port, config)
     except OSError as e:
@@ -554,16 +609,26 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 def _add_ablate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "ablate", help="Table 2: teacher variants, a student from each and without distillation, with seeds",
+        "ablate",
+        help="Table 2: teacher variants, a student from each and without distillation, with seeds",
         description="Train every run of an ablation config (see configs/ablation_lite.yaml) that is not finished "
         "yet, reuse the finished ones, score all on the test faces and print the table. Exit status: 0 the "
-        "table is complete, 1 stopped early (--max-minutes / --stop-after; run it again to continue), 2 error.")
+        "table is complete, 1 stopped early (--max-minutes / --stop-after; run it again to continue), 2 error.",
+    )
     p.add_argument("config", metavar="CONFIG", help="ablation YAML, e.g. configs/ablation_lite.yaml")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a field of the ablation config, e.g. --set student.steps=2000 --set out_dir=runs/x")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field of the ablation config, e.g. --set student.steps=2000 --set out_dir=runs/x",
+    )
     p.add_argument("--plan", action="store_true", help="list the runs and their state; train nothing")
-    p.add_argument("--max-minutes", type=float, help="end this invocation after this long (the run in progress "
-                   "pauses with a checkpoint)")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        help="end this invocation after this long (the run in progress pauses with a checkpoint)",
+    )
     p.add_argument("--stop-after", type=int, metavar="STEPS", help="pause after STEPS steps of a run")
     p.add_argument("--device", default="auto", help="device for scoring (training follows each run's config)")
     p.add_argument("--no-progress", action="store_true")
@@ -579,8 +644,13 @@ def _run_ablate(args: argparse.Namespace) -> int:
             for run in ablation.plan(acfg):
                 print(f"{ablation.status(run):8s} {run.name:28s} {run.cfg.steps:6d} steps  {run.cfg.out_dir}")
             return 0
-        done, table = ablation.run_ablation(acfg, progress=not args.no_progress, max_minutes=args.max_minutes,
-                                            stop_after=args.stop_after, device=args.device)
+        done, table = ablation.run_ablation(
+            acfg,
+            progress=not args.no_progress,
+            max_minutes=args.max_minutes,
+            stop_after=args.stop_after,
+            device=args.device,
+        )
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
         _err("ablate", str(e))
         return 2

@@ -4,6 +4,7 @@ Every run writes the exact config it used (``config.yaml``) next to its
 checkpoints; ``load_config`` reads it back, so a run can be repeated or
 resumed from its own folder.
 """
+
 from __future__ import annotations
 
 import dataclasses

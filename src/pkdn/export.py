@@ -6,6 +6,7 @@ size is fixed at export time (``--size``, 16 by default) because the
 network's PIL-matching bicubic upsampling is a pair of constant matrices
 built for that size. Needs the ``export`` extra (onnx, onnxruntime).
 """
+
 from __future__ import annotations
 
 import copy
@@ -51,7 +52,9 @@ class _SROnly(nn.Module):
         return sr.clamp(0.0, 1.0)
 
 
-def export_onnx(model: nn.Module, path: str | os.PathLike, lr_size: int | tuple[int, int] = 16, opset: int = 17) -> Path:
+def export_onnx(
+    model: nn.Module, path: str | os.PathLike, lr_size: int | tuple[int, int] = 16, opset: int = 17
+) -> Path:
     """Write ``model`` (a student) as an ONNX file taking LR images of ``lr_size``; dynamic batch."""
     from pkdn.fileio import atomic_write
 
@@ -71,8 +74,14 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, lr_size: int | tuple[
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
             torch.onnx.export(
-                wrapper, (example,), tmp, dynamo=False, opset_version=opset,
-                input_names=["lr"], output_names=["sr"], dynamic_axes={"lr": {0: "batch"}, "sr": {0: "batch"}},
+                wrapper,
+                (example,),
+                tmp,
+                dynamo=False,
+                opset_version=opset,
+                input_names=["lr"],
+                output_names=["sr"],
+                dynamic_axes={"lr": {0: "batch"}, "sr": {0: "batch"}},
             )
 
     path = Path(path)

@@ -5,6 +5,7 @@ configs, grids) goes through here (images through :func:`pkdn.imageio.save_png`)
 folder, give it the usual file mode (mkstemp's 0600 would hide shared
 outputs from other users), then ``os.replace`` it onto the target.
 """
+
 from __future__ import annotations
 
 import os

@@ -2,6 +2,7 @@
 
 Tensors in, tensors out: nothing here knows about networks or files.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -19,6 +19,7 @@ every number the project reports:
 This module knows tensors only: ``(B, 3, H, W)`` or ``(3, H, W)`` RGB in
 [0, 1], any float dtype, any device. Computation is float64.
 """
+
 from __future__ import annotations
 
 import math

@@ -9,6 +9,7 @@ test faces (``scores.json``) and stripped to what the table and a student
 need (``best.safetensors``, ``config.yaml``, ``log.jsonl``, ``scores.json``)
 so the finished ablation stays small enough to keep in the repository.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,8 +44,12 @@ def _events(run: Run) -> list[dict[str, Any]]:
 
 def finished(run: Run) -> bool:
     ends = [e for e in _events(run) if e["event"] in ("end", "pause")]
-    return (bool(ends) and ends[-1]["event"] == "end" and ends[-1]["step"] >= run.cfg.steps
-            and (run.folder / "best.safetensors").is_file())
+    return (
+        bool(ends)
+        and ends[-1]["event"] == "end"
+        and ends[-1]["step"] >= run.cfg.steps
+        and (run.folder / "best.safetensors").is_file()
+    )
 
 
 def status(run: Run) -> str:
@@ -57,7 +62,7 @@ def status(run: Run) -> str:
 def _flat(cfg: TrainConfig) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in asdict(cfg).items():
-        for kk, vv in (v.items() if isinstance(v, dict) and k != "model" else [(None, v)]):
+        for kk, vv in v.items() if isinstance(v, dict) and k != "model" else [(None, v)]:
             out[f"{k}.{kk}" if kk else k] = vv
     return {k: v for k, v in out.items() if k not in _LOCATIONS}
 
@@ -68,8 +73,10 @@ def _check_same(run: Run) -> None:
     old, new = _flat(saved), _flat(run.cfg)
     diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     if diff:
-        raise ValueError(f"{run.folder}: was trained with another config (differs in {diff}); "
-                         "give the ablation another out_dir, or delete the folder to retrain it")
+        raise ValueError(
+            f"{run.folder}: was trained with another config (differs in {diff}); "
+            "give the ablation another out_dir, or delete the folder to retrain it"
+        )
 
 
 def _sha256(path: Path) -> str:
@@ -84,8 +91,10 @@ def _check_teacher(run: Run) -> None:
     if not mark.is_file():
         atomic_write(mark, lambda tmp: Path(tmp).write_text(digest + "\n"))
     elif mark.read_text().strip() != digest:
-        raise ValueError(f"{run.folder}: was distilled from another {run.cfg.teacher} than the one there now; "
-                         "delete the student's folder to retrain it")
+        raise ValueError(
+            f"{run.folder}: was distilled from another {run.cfg.teacher} than the one there now; "
+            "delete the student's folder to retrain it"
+        )
 
 
 def _prune(run: Run) -> None:
@@ -96,9 +105,14 @@ def _prune(run: Run) -> None:
             p.unlink()
 
 
-def run_ablation(acfg: AblationConfig, progress: bool = True, max_minutes: float | None = None,
-                 stop_after: int | None = None, device: str = "auto",
-                 say: Callable[[str], None] = print) -> tuple[bool, str]:
+def run_ablation(
+    acfg: AblationConfig,
+    progress: bool = True,
+    max_minutes: float | None = None,
+    stop_after: int | None = None,
+    device: str = "auto",
+    say: Callable[[str], None] = print,
+) -> tuple[bool, str]:
     """Train what is missing, score what is new; return (all runs finished, the table in Markdown).
 
     ``max_minutes`` bounds this invocation (the run in progress pauses with a
@@ -134,8 +148,10 @@ def run_ablation(acfg: AblationConfig, progress: bool = True, max_minutes: float
             if stopped or (left is not None and left <= 0):
                 stopped = True
                 continue
-            say(f"[{i}/{len(runs)}] {run.name}: {'resuming' if state == 'partial' else 'training'} "
-                f"({run.cfg.steps} steps) in {run.folder}")
+            say(
+                f"[{i}/{len(runs)}] {run.name}: {'resuming' if state == 'partial' else 'training'} "
+                f"({run.cfg.steps} steps) in {run.folder}"
+            )
             run.folder.mkdir(parents=True, exist_ok=True)
             _check_teacher(run)
             train(run.cfg, resume=True, progress=progress, stop_after=stop_after, max_minutes=left)

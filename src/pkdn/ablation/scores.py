@@ -8,6 +8,7 @@ bicubic are measured on the same faces under the same protocol. Scores are
 kept per face (the table pairs them face by face) in a small JSON file beside
 the run, so a finished ablation is re-tabulated without re-evaluating.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,15 @@ def cached(path: Path, split: str, names: list[str]) -> Scores | None:
 
 
 @torch.no_grad()
-def score(model: nn.Module | None, root: str | os.PathLike, split: str = "test", limit: int | None = None,
-          parsing: str = "full", device: str | torch.device = "cpu", batch_size: int = 16) -> Scores:
+def score(
+    model: nn.Module | None,
+    root: str | os.PathLike,
+    split: str = "test",
+    limit: int | None = None,
+    parsing: str = "full",
+    device: str | torch.device = "cpu",
+    batch_size: int = 16,
+) -> Scores:
     """Per-face Y PSNR/SSIM of a teacher (given the HR parsing map), a student, or bicubic (``model=None``)."""
     teacher = model is not None and model.config.kind == "teacher"
     data = FaceSRDataset(root, split, parsing=parsing, with_parsing=teacher)

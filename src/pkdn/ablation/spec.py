@@ -8,6 +8,7 @@ variant and for ``none`` (no distillation), the seeds of its students. Every
 run is an ordinary ``pkdn train`` run folder under ``out_dir``, so the one
 training loop trains it, resumes it and records its exact config.
 """
+
 from __future__ import annotations
 
 import copy
@@ -82,8 +83,10 @@ def ablation_from_dict(data: dict[str, Any]) -> AblationConfig:
         raise ValueError("ablation config: `teachers` is empty")
     for key, seeds in acfg.students.items():
         if key != NO_DISTILL and key not in acfg.teachers:
-            raise ValueError(f"ablation config: students.{key}: no such teacher variant "
-                             f"(teachers: {sorted(acfg.teachers)}, or {NO_DISTILL!r} for no distillation)")
+            raise ValueError(
+                f"ablation config: students.{key}: no such teacher variant "
+                f"(teachers: {sorted(acfg.teachers)}, or {NO_DISTILL!r} for no distillation)"
+            )
         if not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds):
             raise ValueError(f"ablation config: students.{key}: a list of distinct seeds, not {seeds!r}")
     plan(acfg)  # every run's TrainConfig must validate now, not hours into the ablation
@@ -126,15 +129,21 @@ def plan(acfg: AblationConfig) -> list[Run]:
     runs = []
     for variant, model_over in acfg.teachers.items():
         name = f"teacher_{variant}"
-        over = _merge(data, {"stage": "teacher", "out_dir": str(out / name),
-                             "model": {"overrides": dict(model_over)}})
+        over = _merge(data, {"stage": "teacher", "out_dir": str(out / name), "model": {"overrides": dict(model_over)}})
         runs.append(Run(name, _train_config(acfg.teacher, over, name), variant))
     for variant, seeds in acfg.students.items():
         for seed in seeds:
             name = f"student_{variant}_s{seed}"
             distill = variant != NO_DISTILL
-            over = _merge(data, {"stage": "student", "out_dir": str(out / name), "seed": seed,
-                                 "teacher": str(out / f"teacher_{variant}" / "best.safetensors") if distill else None,
-                                 "distill": {"enabled": distill}})
+            over = _merge(
+                data,
+                {
+                    "stage": "student",
+                    "out_dir": str(out / name),
+                    "seed": seed,
+                    "teacher": str(out / f"teacher_{variant}" / "best.safetensors") if distill else None,
+                    "distill": {"enabled": distill},
+                },
+            )
             runs.append(Run(name, _train_config(acfg.student, over, name), variant))
     return runs

@@ -7,6 +7,7 @@ several seeds, the run-to-run spread (how much a different seed moves it).
 A no-distillation student of a second seed scored against the first is the
 noise floor of every "distillation helps" row.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,15 +17,21 @@ from pkdn.ablation.scores import Scores
 from pkdn.ablation.spec import NO_DISTILL, AblationConfig, Run
 from pkdn.metrics import PROTOCOL
 
-PAPER_TABLE2 = ("paper (its CelebA split, `paper`-size PKDN): without PFB and FFB 27.31 / 0.7961, "
-                "without FFB 27.48 / 0.8036, PKDN 27.56 / 0.8062")
+PAPER_TABLE2 = (
+    "paper (its CelebA split, `paper`-size PKDN): without PFB and FFB 27.31 / 0.7961, "
+    "without FFB 27.48 / 0.8036, PKDN 27.56 / 0.8062"
+)
 
 
 def teacher_label(run: Run) -> str:
     o = run.cfg.model.overrides
     pfb, ffb = o.get("use_pfb", True), o.get("use_ffb", True)
-    what = {(True, True): "PFB + FFB (full)", (True, False): "without FFB",
-            (False, False): "without PFB and FFB", (False, True): "without PFB"}[(pfb, ffb)]
+    what = {
+        (True, True): "PFB + FFB (full)",
+        (True, False): "without FFB",
+        (False, False): "without PFB and FFB",
+        (False, True): "without PFB",
+    }[(pfb, ffb)]
     return f"{what} `{run.variant}`"
 
 
@@ -59,23 +66,58 @@ def markdown(acfg: AblationConfig, runs: list[Run], scores: dict[str, Scores | N
     """The two tables and the seed summary; runs without scores are listed as not run yet."""
     bp, bs = bicubic.mean()
     n = len(bicubic.names)
-    lines = [f"Teachers, given the parsing map of the HR face ({n} faces of `{acfg.data_root}/{acfg.eval_split}`):",
-             "", _row(["teacher", "steps", "params", "PSNR (dB)", "SSIM", "Δ PSNR vs bicubic"]),
-             _row(["---", "---:", "---:", "---:", "---:", "---:"]),
-             _row(["bicubic", "—", "—", f"{bp:.2f}", f"{bs:.4f}", "—"])]
+    lines = [
+        f"Teachers, given the parsing map of the HR face ({n} faces of `{acfg.data_root}/{acfg.eval_split}`):",
+        "",
+        _row(["teacher", "steps", "params", "PSNR (dB)", "SSIM", "Δ PSNR vs bicubic"]),
+        _row(["---", "---:", "---:", "---:", "---:", "---:"]),
+        _row(["bicubic", "—", "—", f"{bp:.2f}", f"{bs:.4f}", "—"]),
+    ]
     for r in (r for r in runs if r.is_teacher):
         s = scores.get(r.name)
-        lines.append(_row([teacher_label(r), str(r.cfg.steps), "not run yet", "", "", ""]) if s is None else
-                     _row([teacher_label(r), str(r.cfg.steps), f"{s.params / 1e6:.3f} M", f"{s.mean()[0]:.2f}",
-                           f"{s.mean()[1]:.4f}", f"{s.mean()[0] - bp:+.2f}"]))
-    nokd = {r.cfg.seed: scores[r.name] for r in runs
-            if not r.is_teacher and r.variant == NO_DISTILL and scores.get(r.name) is not None}
-    lines += ["", ("Students, from the LR face alone (same faces); Δ vs no distillation is paired face by face "
-                   "against the no-distillation student of the seed named:"), "",
-              _row(["student", "seed", "steps", "PSNR (dB)", "SSIM", "Δ PSNR vs bicubic",
-                    "Δ PSNR vs no distillation", "s.e.", "faces higher", "vs seed"]),
-              _row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
-              _row(["bicubic", "—", "—", f"{bp:.2f}", f"{bs:.4f}", "—", "", "", "", ""])]
+        lines.append(
+            _row([teacher_label(r), str(r.cfg.steps), "not run yet", "", "", ""])
+            if s is None
+            else _row(
+                [
+                    teacher_label(r),
+                    str(r.cfg.steps),
+                    f"{s.params / 1e6:.3f} M",
+                    f"{s.mean()[0]:.2f}",
+                    f"{s.mean()[1]:.4f}",
+                    f"{s.mean()[0] - bp:+.2f}",
+                ]
+            )
+        )
+    nokd = {
+        r.cfg.seed: scores[r.name]
+        for r in runs
+        if not r.is_teacher and r.variant == NO_DISTILL and scores.get(r.name) is not None
+    }
+    lines += [
+        "",
+        (
+            "Students, from the LR face alone (same faces); Δ vs no distillation is paired face by face "
+            "against the no-distillation student of the seed named:"
+        ),
+        "",
+        _row(
+            [
+                "student",
+                "seed",
+                "steps",
+                "PSNR (dB)",
+                "SSIM",
+                "Δ PSNR vs bicubic",
+                "Δ PSNR vs no distillation",
+                "s.e.",
+                "faces higher",
+                "vs seed",
+            ]
+        ),
+        _row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
+        _row(["bicubic", "—", "—", f"{bp:.2f}", f"{bs:.4f}", "—", "", "", "", ""]),
+    ]
     effects: dict[str, dict[int, float]] = {}
     teachers = {r.variant: r for r in runs if r.is_teacher}
     for r in (r for r in runs if not r.is_teacher):
@@ -92,9 +134,14 @@ def markdown(acfg: AblationConfig, runs: list[Run], scores: dict[str, Scores | N
             d, se, up = paired(s, ref[1])
             effects.setdefault(r.variant, {})[r.cfg.seed] = d
             pair = [f"{d:+.3f}", f"{se:.3f}", f"{100 * up:.0f} %", str(ref[0])]
-        lines.append(_row([label, str(r.cfg.seed), str(r.cfg.steps), f"{p:.2f}", f"{ss:.4f}", f"{p - bp:+.2f}",
-                           *pair]))
-    lines += ["", *_spread(runs, scores, effects), "", f"{PROTOCOL}.", f"For comparison, Table 2 of the {PAPER_TABLE2}."]
+        lines.append(_row([label, str(r.cfg.seed), str(r.cfg.steps), f"{p:.2f}", f"{ss:.4f}", f"{p - bp:+.2f}", *pair]))
+    lines += [
+        "",
+        *_spread(runs, scores, effects),
+        "",
+        f"{PROTOCOL}.",
+        f"For comparison, Table 2 of the {PAPER_TABLE2}.",
+    ]
     return "\n".join(lines)
 
 
@@ -110,11 +157,16 @@ def _spread(runs: list[Run], scores: dict[str, Scores | None], effects: dict[str
             continue
         ps = [p for _, p in vals]
         who = "no-distillation students" if variant == NO_DISTILL else f"students from `{variant}`"
-        line = (f"- Seed spread, {who}: mean PSNR " + ", ".join(f"{p:.3f} (seed {s})" for s, p in vals)
-                + f"; range {max(ps) - min(ps):.3f} dB.")
+        line = (
+            f"- Seed spread, {who}: mean PSNR "
+            + ", ".join(f"{p:.3f} (seed {s})" for s, p in vals)
+            + f"; range {max(ps) - min(ps):.3f} dB."
+        )
         eff = effects.get(variant, {})
         if variant != NO_DISTILL and len(eff) >= 2:
-            line += (f" Paired effect vs no distillation: mean over seeds {mean(eff.values()):+.3f} dB "
-                     f"(per seed " + ", ".join(f"{d:+.3f}" for d in eff.values()) + ").")
+            line += (
+                f" Paired effect vs no distillation: mean over seeds {mean(eff.values()):+.3f} dB "
+                f"(per seed " + ", ".join(f"{d:+.3f}" for d in eff.values()) + ")."
+            )
         out.append(line)
     return out or ["- Seed spread: fewer than two finished seeds in every group."]

@@ -1,4 +1,5 @@
 """The training ``Dataset`` over a prepared folder (see :mod:`pkdn.data.prepare`)."""
+
 from __future__ import annotations
 
 import json
@@ -48,9 +49,18 @@ class FaceSRDataset(Dataset):
     floats in [0, 1]; "parsing" is left out when ``with_parsing=False``.
     """
 
-    def __init__(self, root: str | os.PathLike, split: str = "train", parsing: str = "full",
-                 augment: bool = False, with_parsing: bool = True, rotate: bool = True, flip: bool = True,
-                 seed: int | None = None, degradation: Degradation | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        parsing: str = "full",
+        augment: bool = False,
+        with_parsing: bool = True,
+        rotate: bool = True,
+        flip: bool = True,
+        seed: int | None = None,
+        degradation: Degradation | None = None,
+    ):
         self.root = Path(root)
         self.split = split
         self.scheme = parsing
@@ -72,8 +82,10 @@ class FaceSRDataset(Dataset):
             have = {p.stem for p in (d / k).glob("*.png")} if (d / k).is_dir() else set()
             missing = [n for n in self.names if n not in have]
             if missing:
-                raise FileNotFoundError(f"{d / k / (missing[0] + '.png')}: missing partner of "
-                                        f"{d / 'hr' / (missing[0] + '.png')} ({len(missing)} missing in {d / k})")
+                raise FileNotFoundError(
+                    f"{d / k / (missing[0] + '.png')}: missing partner of "
+                    f"{d / 'hr' / (missing[0] + '.png')} ({len(missing)} missing in {d / k})"
+                )
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -93,8 +105,10 @@ class FaceSRDataset(Dataset):
         lab = _read(d / "parsing" / f"{name}.png", "L") if self.with_parsing else None
         lr = None if self.degradation is not None else _read(d / "lr" / f"{name}.png", "RGB")
         if lr is not None and (hr.shape[0] % lr.shape[0] or hr.shape[0] // lr.shape[0] != hr.shape[1] // lr.shape[1]):
-            raise ValueError(f"{d / 'lr' / (name + '.png')}: size {lr.shape[1]}x{lr.shape[0]} does not divide "
-                             f"the HR size {hr.shape[1]}x{hr.shape[0]}")
+            raise ValueError(
+                f"{d / 'lr' / (name + '.png')}: size {lr.shape[1]}x{lr.shape[0]} does not divide "
+                f"the HR size {hr.shape[1]}x{hr.shape[0]}"
+            )
         if self.augment:
             g = self._generator(i)
             if self.flip and torch.rand((), generator=g) < 0.5:
@@ -109,8 +123,13 @@ class FaceSRDataset(Dataset):
                     lab = None if lab is None else np.rot90(lab, k)
         if self.degradation is not None:
             rng = sample_rng(self.seed, self.epoch, i) if self.seed is not None else np.random.default_rng()
-            lr, hr, lab = degrade(np.ascontiguousarray(hr), rng, self.degradation, scale=self.scale,
-                                  parsing=None if lab is None else np.ascontiguousarray(lab))
+            lr, hr, lab = degrade(
+                np.ascontiguousarray(hr),
+                rng,
+                self.degradation,
+                scale=self.scale,
+                parsing=None if lab is None else np.ascontiguousarray(lab),
+            )
         item = {"lr": _chw(lr), "hr": _chw(hr), "name": name}
         if lab is not None:
             item["parsing"] = to_tensor(np.ascontiguousarray(lab), self.scheme)

@@ -3,6 +3,7 @@
 Images are read through :mod:`pkdn.imageio`; its reading names are
 re-exported here for code written before it existed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -115,16 +116,37 @@ class Degradation:
     second_jpeg_quality: tuple[int, int] = (40, 95)
 
     def validate(self) -> None:
-        for name in ("p_clean", "p_blur", "p_motion", "p_capture_keep", "p_warp", "p_noise", "p_poisson",
-                     "p_grey_noise", "p_jpeg", "p_second"):
+        for name in (
+            "p_clean",
+            "p_blur",
+            "p_motion",
+            "p_capture_keep",
+            "p_warp",
+            "p_noise",
+            "p_poisson",
+            "p_grey_noise",
+            "p_jpeg",
+            "p_second",
+        ):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"data.degrade.{name} must be a probability in [0, 1], not {v}")
         if len(self.kernel_probs) != 6 or min(self.kernel_probs) < 0 or sum(self.kernel_probs) <= 0:
             raise ValueError("data.degrade.kernel_probs needs 6 non-negative weights")
-        for name in ("sigma", "beta_gaussian", "beta_plateau", "motion_length", "capture", "warp_side",
-                     "noise_sigma", "poisson_scale", "jpeg_quality", "second_sigma", "second_noise_sigma",
-                     "second_jpeg_quality"):
+        for name in (
+            "sigma",
+            "beta_gaussian",
+            "beta_plateau",
+            "motion_length",
+            "capture",
+            "warp_side",
+            "noise_sigma",
+            "poisson_scale",
+            "jpeg_quality",
+            "second_sigma",
+            "second_noise_sigma",
+            "second_jpeg_quality",
+        ):
             lo, hi = getattr(self, name)
             if not 0 < lo <= hi:
                 raise ValueError(f"data.degrade.{name} must be a range 0 < low <= high, not {[lo, hi]}")
@@ -145,8 +167,9 @@ def family(name: str) -> Degradation:
     if name not in FAMILIES:
         raise ValueError(f"unknown degradation family {name!r}; choose from {', '.join(FAMILIES)}")
     off = dict(p_clean=0.0, p_blur=0.0, p_warp=0.0, p_noise=0.0, p_jpeg=0.0, p_second=0.0, p_capture_keep=1.0)
-    on = {"blur": dict(p_blur=1.0), "noise": dict(p_noise=1.0), "jpeg": dict(p_jpeg=1.0),
-          "warp": dict(p_warp=1.0)}[name]
+    on = {"blur": dict(p_blur=1.0), "noise": dict(p_noise=1.0), "jpeg": dict(p_jpeg=1.0), "warp": dict(p_warp=1.0)}[
+        name
+    ]
     return Degradation(enabled=True, **{**off, **on})
 
 
@@ -210,13 +233,20 @@ def _filter(img: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 def _resize(img: np.ndarray, size: tuple[int, int], how: str) -> np.ndarray:
     """Float RGB (H, W, 3) in 0-255 -> ``size`` (w, h) with PIL's antialiased resamplers."""
-    res = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR, "area": Image.Resampling.BOX}[how]
+    res = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR, "area": Image.Resampling.BOX}[
+        how
+    ]
     chans = [Image.fromarray(img[..., c].astype(np.float32), "F").resize(size, res) for c in range(3)]
     return np.stack([np.asarray(c, dtype=np.float32) for c in chans], -1)
 
 
-def _noise(img: np.ndarray, rng: np.random.Generator, d: Degradation, sigma_range: tuple[float, float],
-           allow_poisson: bool = True) -> np.ndarray:
+def _noise(
+    img: np.ndarray,
+    rng: np.random.Generator,
+    d: Degradation,
+    sigma_range: tuple[float, float],
+    allow_poisson: bool = True,
+) -> np.ndarray:
     grey = rng.random() < d.p_grey_noise
     shape = img.shape[:2] + ((1,) if grey else (3,))
     if allow_poisson and rng.random() < d.p_poisson:
@@ -247,7 +277,9 @@ def _jpeg(img: np.ndarray, rng: np.random.Generator, quality: tuple[int, int]) -
     return out[oy:, ox:]
 
 
-def _similarity(angle_deg: float, scale: float, center_from: tuple[float, float], center_to: tuple[float, float]) -> np.ndarray:
+def _similarity(
+    angle_deg: float, scale: float, center_from: tuple[float, float], center_to: tuple[float, float]
+) -> np.ndarray:
     """2x3 matrix: rotate by ``angle_deg`` and scale about ``center_from``, moving it to ``center_to``."""
     a = np.deg2rad(angle_deg)
     c, s = scale * np.cos(a), scale * np.sin(a)
@@ -300,8 +332,9 @@ def _warp_branch(img: np.ndarray, rng: np.random.Generator, d: Degradation, lr_s
     return tilted, patch, align
 
 
-def degrade(hr: np.ndarray, rng: np.random.Generator, d: Degradation, scale: int = 8,
-            parsing: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def degrade(
+    hr: np.ndarray, rng: np.random.Generator, d: Degradation, scale: int = 8, parsing: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """A realistic LR (uint8 (h/scale, w/scale, 3)) of an HR face (uint8 (h, w, 3)), drawn from ``rng``.
 
     Returns (lr, hr, parsing): the whole-photo branch moves HR (and its parsing map) by the alignment error
@@ -332,8 +365,9 @@ def degrade(hr: np.ndarray, rng: np.random.Generator, d: Degradation, scale: int
     if rng.random() < d.p_jpeg:
         img = _jpeg(img, rng, d.jpeg_quality)
     if warp:
-        img = cv2.warpAffine(np.clip(img, 0, 255), align, (lr_w, lr_h), flags=cv2.INTER_CUBIC,
-                             borderMode=cv2.BORDER_REFLECT_101)
+        img = cv2.warpAffine(
+            np.clip(img, 0, 255), align, (lr_w, lr_h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101
+        )
     elif img.shape[:2] != (lr_h, lr_w):
         img = _resize(np.clip(img, 0, 255), (lr_w, lr_h), INTERPOLATIONS[int(rng.integers(len(INTERPOLATIONS)))])
     if rng.random() < d.p_second:

@@ -7,6 +7,7 @@ so adding or removing files never changes the others. Writes ``OUT_DIR/hr/<stem>
 seed). The whole-photo branch moves HR by the alignment error it simulates, so the written HR is the
 reference that stays in register with its LR.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,9 +37,16 @@ def file_rng(seed: int, stem: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(stem.encode()), 0x5EED])
 
 
-def make_degraded_set(images: str | os.PathLike, out_dir: str | os.PathLike, seed: int = 0,
-                      degradation: Degradation | None = None, limit: int | None = None, hr_size: int = 128,
-                      scale: int = 8, on_error: Callable[[str, str], None] | None = None) -> DegradeSummary:
+def make_degraded_set(
+    images: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    seed: int = 0,
+    degradation: Degradation | None = None,
+    limit: int | None = None,
+    hr_size: int = 128,
+    scale: int = 8,
+    on_error: Callable[[str, str], None] | None = None,
+) -> DegradeSummary:
     """Write degraded (LR, HR) pairs of the face crops in ``images`` into ``out_dir``; see the module doc."""
     src, out = Path(images), Path(out_dir)
     d = degradation or Degradation(enabled=True)
@@ -53,8 +61,13 @@ def make_degraded_set(images: str | os.PathLike, out_dir: str | os.PathLike, see
     files = files[:limit] if limit else files
     stems: dict[str, Path] = {}
     summary = DegradeSummary()
-    conf = {"seed": seed, "hr_size": hr_size, "scale": scale, "source": str(src),
-            "degradation": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(d).items()}}
+    conf = {
+        "seed": seed,
+        "hr_size": hr_size,
+        "scale": scale,
+        "source": str(src),
+        "degradation": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(d).items()},
+    }
     atomic_write_bytes(out / "degrade.yaml", yaml.safe_dump(conf, sort_keys=False).encode())
     for p in files:
         try:

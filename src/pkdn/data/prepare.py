@@ -17,6 +17,7 @@ counts as done only once its manifest record is appended, so an interrupted
 run resumes where it stopped, and a re-run skips finished images (whose
 source hash is unchanged).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -51,13 +52,13 @@ class Summary:
 
     out_dir: str
     parser: str
-    total: dict[str, int] = field(default_factory=dict)        # source images per split
-    prepared: dict[str, int] = field(default_factory=dict)     # newly written this run
-    skipped: dict[str, int] = field(default_factory=dict)      # already done (resume)
+    total: dict[str, int] = field(default_factory=dict)  # source images per split
+    prepared: dict[str, int] = field(default_factory=dict)  # newly written this run
+    skipped: dict[str, int] = field(default_factory=dict)  # already done (resume)
     faces_found: dict[str, int] = field(default_factory=dict)  # over all done images
-    no_face: list[str] = field(default_factory=list)           # files with an all-background map
-    failed: list[str] = field(default_factory=list)            # one-line reasons, skipped files
-    converted: list[str] = field(default_factory=list)         # one-line notes, still prepared
+    no_face: list[str] = field(default_factory=list)  # files with an all-background map
+    failed: list[str] = field(default_factory=list)  # one-line reasons, skipped files
+    converted: list[str] = field(default_factory=list)  # one-line notes, still prepared
     seconds: float = 0.0
 
     @property
@@ -84,9 +85,11 @@ class Summary:
         """Human-readable summary (printed by ``pkdn prepare``)."""
         out = []
         for s in self.total:
-            out.append(f"{s}: {self.done[s]}/{self.total[s]} images ({self.prepared.get(s, 0)} new, "
-                       f"{self.skipped.get(s, 0)} already done); face found in {self.faces_found.get(s, 0)} "
-                       f"({100 * self.found_rate(s):.2f}%)")
+            out.append(
+                f"{s}: {self.done[s]}/{self.total[s]} images ({self.prepared.get(s, 0)} new, "
+                f"{self.skipped.get(s, 0)} already done); face found in {self.faces_found.get(s, 0)} "
+                f"({100 * self.found_rate(s):.2f}%)"
+            )
         n_new = sum(self.prepared.values())
         speed = f" ({self.images_per_second:.1f} images/s)" if n_new else " (nothing new)"
         out.append(f"parser {self.parser}: {n_new} images prepared in {self.seconds:.1f} s{speed}")
@@ -135,8 +138,10 @@ def _parse_split(split: str | None) -> tuple[str, Any]:
     except ValueError:
         fr = ()
     if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1) > 1e-6:
-        raise ValueError(f"--split {split!r}: use 'auto', 'folders', one of {SPLITS}, "
-                         "or three fractions for train,val,test summing to 1 (e.g. 0.9,0.05,0.05)")
+        raise ValueError(
+            f"--split {split!r}: use 'auto', 'folders', one of {SPLITS}, "
+            "or three fractions for train,val,test summing to 1 (e.g. 0.9,0.05,0.05)"
+        )
     return "fractions", fr
 
 
@@ -203,18 +208,29 @@ def _check_config(out: Path, cfg: dict) -> None:
         old = json.loads(p.read_text())
         diff = {k: (old.get(k), v) for k, v in cfg.items() if k not in _UNCHECKED and old.get(k) != v}
         if diff:
-            raise ValueError(f"{out}: prepared with other settings {diff} (old, new); "
-                             "use a new output folder")
+            raise ValueError(f"{out}: prepared with other settings {diff} (old, new); use a new output folder")
     else:
         atomic_write_bytes(p, (json.dumps(cfg, indent=2) + "\n").encode())
 
 
 # ----------------------------------------------------------------------------- main entry
-def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale: int = 8, hr_size: int = 128,
-            parser: str | Any = "landmarks", split: str | None = None, seed: int = 0,
-            limit: int | None = None, progress: bool = True, checkpoint: str | None = None,
-            min_size: int | None = None, crop: str = DEFAULT_CROP,
-            on_error: Callable[[str], None] | None = None, on_note: Callable[[str], None] | None = None) -> Summary:
+def prepare(
+    images_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    scale: int = 8,
+    hr_size: int = 128,
+    parser: str | Any = "landmarks",
+    split: str | None = None,
+    seed: int = 0,
+    limit: int | None = None,
+    progress: bool = True,
+    checkpoint: str | None = None,
+    min_size: int | None = None,
+    crop: str = DEFAULT_CROP,
+    on_error: Callable[[str], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
+) -> Summary:
     """Prepare ``images_dir`` into ``out_dir``; see the module docstring for the layout.
 
     ``parser`` is a name for :func:`pkdn.priors.get_parser` (``checkpoint`` is
@@ -241,11 +257,21 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
 
     parser_name = parser if isinstance(parser, str) else getattr(parser, "name", type(parser).__name__)
     kind, arg = _parse_split(split)
-    cfg = {"format": FORMAT_VERSION, "scale": scale, "hr_size": hr_size, "lr_size": hr_size // scale,
-           "crop": crop, "parser": parser_name, "split": split or "auto", "seed": seed, "source": str(images_dir.resolve())}
+    cfg = {
+        "format": FORMAT_VERSION,
+        "scale": scale,
+        "hr_size": hr_size,
+        "lr_size": hr_size // scale,
+        "crop": crop,
+        "parser": parser_name,
+        "split": split or "auto",
+        "seed": seed,
+        "source": str(images_dir.resolve()),
+    }
     # build the parser before writing anything: a missing extra or checkpoint fails cleanly
-    parser_obj = (get_parser(parser, **({"checkpoint": checkpoint} if checkpoint else {}))
-                  if isinstance(parser, str) else parser)
+    parser_obj = (
+        get_parser(parser, **({"checkpoint": checkpoint} if checkpoint else {})) if isinstance(parser, str) else parser
+    )
     out.mkdir(parents=True, exist_ok=True)
     try:
         _check_config(out, cfg)
@@ -308,10 +334,18 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
                     save_png(hr, paths["hr"])
                     save_png(lr, paths["lr"])
                     save_png(Image.fromarray(np.asarray(lab, dtype=np.uint8), "L"), paths["parsing"])
-                    rec = {"name": src.stem, "split": s, "file": str(src.relative_to(images_dir)),
-                           "src_size": list(img.size), "hr_size": [hr_size, hr_size],
-                           "lr_size": [hr_size // scale, hr_size // scale], "parser": parser_name,
-                           "face_found": found, "sha256": digest, "notes": [n.split(": ", 1)[-1] for n in notes]}
+                    rec = {
+                        "name": src.stem,
+                        "split": s,
+                        "file": str(src.relative_to(images_dir)),
+                        "src_size": list(img.size),
+                        "hr_size": [hr_size, hr_size],
+                        "lr_size": [hr_size // scale, hr_size // scale],
+                        "parser": parser_name,
+                        "face_found": found,
+                        "sha256": digest,
+                        "notes": [n.split(": ", 1)[-1] for n in notes],
+                    }
                     mf.write(json.dumps(rec) + "\n")
                     mf.flush()
                     done[(s, src.stem)] = rec
@@ -326,8 +360,13 @@ def prepare(images_dir: str | os.PathLike, out_dir: str | os.PathLike, *, scale:
     atomic_write_bytes(manifest_path, "".join(json.dumps(r) + "\n" for r in recs).encode())
     atomic_write_bytes(out / "summary.json", (json.dumps(summary.to_dict(), indent=2) + "\n").encode())
     run = {k: v for k, v in summary.to_dict().items() if k not in ("no_face", "failed", "converted")}
-    run.update(time=time.strftime("%Y-%m-%dT%H:%M:%S%z"), limit=limit, n_failed=len(summary.failed),
-               n_converted=len(summary.converted), n_no_face=len(summary.no_face))
+    run.update(
+        time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        limit=limit,
+        n_failed=len(summary.failed),
+        n_converted=len(summary.converted),
+        n_no_face=len(summary.no_face),
+    )
     with open(out / "runs.jsonl", "a", encoding="utf-8") as f:  # history of runs (speed of each)
         f.write(json.dumps(run) + "\n")
     return summary

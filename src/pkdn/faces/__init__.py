@@ -4,6 +4,7 @@
 (feathered blending), ``photo`` (the pipeline, :class:`WholePhotoSR`).
 Nothing here knows about network internals.
 """
+
 from pkdn.faces.photo import (
     WHOLE_DEFAULT_MODEL,
     Face,

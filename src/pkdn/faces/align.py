@@ -6,6 +6,7 @@ frame by k is multiplying the matrix by k with no half-pixel bookkeeping;
 :func:`cv2_matrix` converts to OpenCV's pixel-centre convention at the one
 place we call ``cv2.warpAffine``.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,7 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     s, d = src - ms, dst - md
     a = (s * d).sum()  # sum x.x' + y.y'
     b = (s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()
-    k = np.hypot(a, b) / max((s ** 2).sum(), 1e-12)
+    k = np.hypot(a, b) / max((s**2).sum(), 1e-12)
     th = np.arctan2(b, a)
     r = k * np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
     return np.hstack([r, (md - r @ ms)[:, None]])

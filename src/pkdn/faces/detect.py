@@ -13,6 +13,7 @@ Detectors sit behind :class:`Detector` (``__call__(rgb uint8 array) ->
 list[Detection]``) so another one (MediaPipe on tiles, YuNet) can be swapped
 in without touching alignment or pasting.
 """
+
 from __future__ import annotations
 
 import math
@@ -96,8 +97,14 @@ def _same_face(a: Detection, b: Detection) -> bool:
 class RetinaFaceDetector:
     """RetinaFace-MobileNet0.25 on an image pyramid, tiled, merged by NMS."""
 
-    def __init__(self, score: float = DEFAULT_SCORE, upscales: tuple[float, ...] = UPSCALES, nms: float = 0.4,
-                 max_level_pixels: int = MAX_LEVEL_PIXELS, candidate_score: float | None = CANDIDATE_SCORE) -> None:
+    def __init__(
+        self,
+        score: float = DEFAULT_SCORE,
+        upscales: tuple[float, ...] = UPSCALES,
+        nms: float = 0.4,
+        max_level_pixels: int = MAX_LEVEL_PIXELS,
+        candidate_score: float | None = CANDIDATE_SCORE,
+    ) -> None:
         self.score, self.upscales, self.nms, self.max_level_pixels = score, tuple(upscales), nms, max_level_pixels
         self.candidate_score = score if candidate_score is None else min(candidate_score, score)
         self.session = _retinaface_session()
@@ -133,13 +140,16 @@ class RetinaFaceDetector:
         all_b, all_p, all_s = [], [], []
         for k in self.levels(h, w):
             lw, lh = max(1, round(w * k)), max(1, round(h * k))
-            img = bgr if (lw, lh) == (w, h) else cv2.resize(
-                bgr, (lw, lh), interpolation=cv2.INTER_CUBIC if k > 1 else cv2.INTER_AREA)
+            img = (
+                bgr
+                if (lw, lh) == (w, h)
+                else cv2.resize(bgr, (lw, lh), interpolation=cv2.INTER_CUBIC if k > 1 else cv2.INTER_AREA)
+            )
             kx, ky = lw / w, lh / h
             step = TILE - OVERLAP
             for y0 in range(0, max(1, lh - OVERLAP), step):
                 for x0 in range(0, max(1, lw - OVERLAP), step):
-                    tile = img[y0:y0 + TILE, x0:x0 + TILE]
+                    tile = img[y0 : y0 + TILE, x0 : x0 + TILE]
                     b, p, s = self._run(tile, self.candidate_score)
                     if not len(s):
                         continue

@@ -5,6 +5,7 @@ folders and globs; one line per bad input and the others still processed;
 the output folder may not be an input folder; a later input with an already
 used stem fails instead of overwriting.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,14 @@ def write_result(res: WholeResult, src: Path, out: Path, save_faces: bool) -> li
                 faces[k]["lr_file"] = f"{d.name}/{name}_lr.png"
                 faces[k]["sr_file"] = f"{d.name}/{name}_sr.png"
     save_png(res.image, png, compress_level=1)
-    doc = {"input": str(src), "size": list(res.size), "upscale": res.upscale, "output": png.name,
-           "coordinates": "input pixels, continuous (pixel i covers [i, i+1))", "faces": faces}
+    doc = {
+        "input": str(src),
+        "size": list(res.size),
+        "upscale": res.upscale,
+        "output": png.name,
+        "coordinates": "input pixels, continuous (pixel i covers [i, i+1))",
+        "faces": faces,
+    }
     atomic_write_bytes(js, (json.dumps(doc, indent=1) + "\n").encode())
     return [png, js]
 
@@ -87,7 +94,9 @@ def whole_files(
 
     def run(batch: list[tuple[Path, Image.Image]]) -> None:
         try:
-            results = pipe.process([im for _, im in batch], upscale=upscale, background=background, keep_crops=save_faces)
+            results = pipe.process(
+                [im for _, im in batch], upscale=upscale, background=background, keep_crops=save_faces
+            )
         except Exception as e:  # noqa: BLE001 - one failed batch must not stop the others
             for f, _ in batch:
                 fail(str(f), f"whole-photo super-resolution failed ({_one_line(e)})")

@@ -9,6 +9,7 @@ big photos); overlapping faces are composited in turn, the most confident
 last (on top), each with its own soft edge, so no hard edge appears where
 they meet.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -28,15 +29,21 @@ def template_mask() -> np.ndarray:
     """(FRAME, FRAME) float32 feathered square in the template frame, at 4x for smooth warping."""
     k = 4
     m = np.zeros((FRAME * k, FRAME * k), np.float32)
-    m[MARGIN * k:(FRAME - MARGIN) * k, MARGIN * k:(FRAME - MARGIN) * k] = 1.0
+    m[MARGIN * k : (FRAME - MARGIN) * k, MARGIN * k : (FRAME - MARGIN) * k] = 1.0
     return cv2.GaussianBlur(m, (0, 0), SIGMA * k)
 
 
 def mask_for(m_sr_from_template: np.ndarray, size: int) -> np.ndarray:
     """The feathered template mask in a face's SR frame (``size`` x ``size``)."""
     up = np.asarray(m_sr_from_template, np.float64) / 4.0 * np.array([[1, 1, 4], [1, 1, 4]])  # mask is at 4x
-    return cv2.warpAffine(template_mask(), cv2_matrix(up), (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.warpAffine(
+        template_mask(),
+        cv2_matrix(up),
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
 
 
 def paste_face(canvas: np.ndarray, sr: np.ndarray, mask: np.ndarray, m_out_from_sr: np.ndarray) -> None:
@@ -53,8 +60,9 @@ def paste_face(canvas: np.ndarray, sr: np.ndarray, mask: np.ndarray, m_out_from_
     m[:, 2] -= [x0, y0]
     size = (x1 - x0, y1 - y0)
     face = cv2.warpAffine(sr, cv2_matrix(m), size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(mask, cv2_matrix(m), size, flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)[..., None]
+    alpha = cv2.warpAffine(
+        mask, cv2_matrix(m), size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )[..., None]
     roi = canvas[y0:y1, x0:x1].astype(np.float32)
     out = roi + alpha * (face.astype(np.float32) - roi)
     canvas[y0:y1, x0:x1] = np.clip(np.rint(out), 0, 255).astype(np.uint8)

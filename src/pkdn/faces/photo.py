@@ -15,6 +15,7 @@ docs/whole-photos.md):
 The network is only ever called through the one super-resolution object,
 :class:`pkdn.restore.Restorer` (device, precision and batching chosen once).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -45,8 +46,7 @@ NATIVE_PAD = 2
 MAX_PHOTO_SIDE = 4096
 #: outputs with more pixels are refused (the output is held in memory once): 8192 x 8192.
 MAX_OUTPUT_PIXELS = 8192 * 8192
-BACKGROUNDS = {"bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR,
-               "nearest": Image.NEAREST}
+BACKGROUNDS = {"bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
 SCALE = 8  # the network's factor
 
 
@@ -67,8 +67,13 @@ class Face:
     sr: Image.Image | None = field(default=None, repr=False)  # its x8 super-resolution
 
     def to_json(self) -> dict:
-        return {"box": [round(v, 2) for v in self.box], "landmarks": [[round(x, 2), round(y, 2)] for x, y in self.landmarks],
-                "score": round(self.score, 4), "crop_side": round(self.crop_side, 2), "mode": self.mode}
+        return {
+            "box": [round(v, 2) for v in self.box],
+            "landmarks": [[round(x, 2), round(y, 2)] for x, y in self.landmarks],
+            "score": round(self.score, 4),
+            "crop_side": round(self.crop_side, 2),
+            "mode": self.mode,
+        }
 
 
 @dataclass
@@ -94,7 +99,7 @@ def background_upscale(img: Image.Image, upscale: int, method: str = "bicubic", 
         for x in range(0, w, tile):
             x1, y1 = min(x + tile, w), min(y + tile, h)
             part = img.resize(((x1 - x) * upscale, (y1 - y) * upscale), BACKGROUNDS[method], box=(x, y, x1, y1))
-            out[y * upscale:y1 * upscale, x * upscale:x1 * upscale] = np.asarray(part)
+            out[y * upscale : y1 * upscale, x * upscale : x1 * upscale] = np.asarray(part)
     return out
 
 
@@ -104,8 +109,10 @@ def check_photo(size: tuple[int, int], upscale: int) -> None:
         raise PhotoError(f"photo too large ({w}x{h}; whole-photo mode takes at most {MAX_PHOTO_SIDE} px a side)")
     if w * h * upscale * upscale > MAX_OUTPUT_PIXELS:
         fit = max(1, int(np.sqrt(MAX_OUTPUT_PIXELS / (w * h))))
-        raise PhotoError(f"output too large at x{upscale} ({w * upscale}x{h * upscale} px, at most "
-                         f"{MAX_OUTPUT_PIXELS // 1_000_000} Mpx): use --upscale {fit} or less")
+        raise PhotoError(
+            f"output too large at x{upscale} ({w * upscale}x{h * upscale} px, at most "
+            f"{MAX_OUTPUT_PIXELS // 1_000_000} Mpx): use --upscale {fit} or less"
+        )
 
 
 @dataclass
@@ -127,25 +134,35 @@ class WholePhotoSR:
     >>> res.image, [f.box for f in res.faces]
     """
 
-    def __init__(self, model: str | None = None, device: str = "cpu", detector: Detector | None = None,
-                 score: float = DEFAULT_SCORE, align_max_side: float = ALIGN_MAX_SIDE, batch_size: int = 32,
-                 precision: str = "auto") -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        device: str = "cpu",
+        detector: Detector | None = None,
+        score: float = DEFAULT_SCORE,
+        align_max_side: float = ALIGN_MAX_SIDE,
+        batch_size: int = 32,
+        precision: str = "auto",
+    ) -> None:
         from pkdn.restore import Restorer
 
-        self.restorer = Restorer(model or WHOLE_DEFAULT_MODEL, device=device, precision=precision,
-                                 batch_size=batch_size)
+        self.restorer = Restorer(
+            model or WHOLE_DEFAULT_MODEL, device=device, precision=precision, batch_size=batch_size
+        )
         self.detector = detector if detector is not None else RetinaFaceDetector(score=score)
         self.align_max_side = align_max_side
 
-    def __call__(self, image: Image.Image, upscale: int = SCALE, background: str = "bicubic",
-                 keep_crops: bool = False) -> WholeResult:
+    def __call__(
+        self, image: Image.Image, upscale: int = SCALE, background: str = "bicubic", keep_crops: bool = False
+    ) -> WholeResult:
         return self.process([image], upscale=upscale, background=background, keep_crops=keep_crops)[0]
 
     def detect(self, image: Image.Image) -> list[Detection]:
         return self.detector(np.asarray(image.convert("RGB")))
 
-    def process(self, images: Sequence[Image.Image], upscale: int = SCALE, background: str = "bicubic",
-                keep_crops: bool = False) -> list[WholeResult]:
+    def process(
+        self, images: Sequence[Image.Image], upscale: int = SCALE, background: str = "bicubic", keep_crops: bool = False
+    ) -> list[WholeResult]:
         """Several photos at once: their faces are super-resolved together in batches."""
         if not 1 <= int(upscale) <= SCALE or int(upscale) != upscale:
             raise ValueError(f"upscale must be an integer from 1 to {SCALE}, not {upscale!r}")

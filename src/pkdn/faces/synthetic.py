@@ -6,6 +6,7 @@ shrunk x8 with PIL bicubic (how the training LR is made). Every face's
 centre, crop side and tilt are known, so detection recall and PSNR inside
 each face against the HR canvas can be measured.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,13 +65,19 @@ def _cover(bg: np.ndarray, w: int, h: int, rng: np.random.Generator) -> np.ndarr
     k = max(w / bw, h / bh) * rng.uniform(1.0, 1.3)
     big = cv2.resize(bg, (math.ceil(bw * k), math.ceil(bh * k)), interpolation=cv2.INTER_CUBIC)
     y, x = rng.integers(0, big.shape[0] - h + 1), rng.integers(0, big.shape[1] - w + 1)
-    return big[y:y + h, x:x + w].copy()
+    return big[y : y + h, x : x + w].copy()
 
 
-def make_photo(faces: Sequence[Path], background: np.ndarray, rng: np.random.Generator,
-               size: tuple[int, int] = (160, 120), sides: tuple[float, float] = (12, 40),
-               max_tilt: float = 15.0, count: int | None = None, side_list: Sequence[float] | None = None
-               ) -> tuple[Image.Image, Image.Image, list[TrueFace]]:
+def make_photo(
+    faces: Sequence[Path],
+    background: np.ndarray,
+    rng: np.random.Generator,
+    size: tuple[int, int] = (160, 120),
+    sides: tuple[float, float] = (12, 40),
+    max_tilt: float = 15.0,
+    count: int | None = None,
+    side_list: Sequence[float] | None = None,
+) -> tuple[Image.Image, Image.Image, list[TrueFace]]:
     """(HR canvas, LR photo, faces): ``count`` faces (default 4-7) from ``faces`` placed without overlap.
 
     ``side_list`` fixes the faces' crop sides (LR px) instead of drawing them from ``sides``.

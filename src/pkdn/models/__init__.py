@@ -1,4 +1,5 @@
 """PKDN networks: pure torch.nn, no file I/O or configuration files."""
+
 from .config import ModelConfig
 from .presets import PRESETS, build_model, from_config, preset_config
 from .student import Student

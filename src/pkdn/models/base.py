@@ -1,4 +1,5 @@
 """What the teacher and the student share: LR -> HR-grid input, size checks, output head."""
+
 from __future__ import annotations
 
 import torch

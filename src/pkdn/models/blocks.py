@@ -3,6 +3,7 @@
 Conventions: every block maps (B, C, H, W) -> (B, C, H', W'); 3 x 3 convs keep
 the size (padding 1); attention modules return the re-weighted input.
 """
+
 from __future__ import annotations
 
 import torch
@@ -56,7 +57,9 @@ class RCAB(nn.Module):
     def __init__(self, channels: int, reduction: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            conv3(channels, channels), nn.ReLU(inplace=True), conv3(channels, channels),
+            conv3(channels, channels),
+            nn.ReLU(inplace=True),
+            conv3(channels, channels),
             ChannelAttention(channels, reduction),
         )
 

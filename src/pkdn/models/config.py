@@ -1,4 +1,5 @@
 """The hyper-parameters that define a network: what a checkpoint must carry to be rebuilt."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields

@@ -6,6 +6,7 @@ has lost or invented; a projection function (two residual blocks) turns it
 into a correction that is added back to F, and a channel gate pooled by
 average, max and variance re-weights the result.
 """
+
 from __future__ import annotations
 
 import torch

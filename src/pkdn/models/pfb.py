@@ -6,6 +6,7 @@ channel and spatial attention look at the fused feature in parallel; a second
 fusion conv combines the two views, and the result is added to the input
 feature, so a PFB is a residual block conditioned on the facial layout.
 """
+
 from __future__ import annotations
 
 import torch

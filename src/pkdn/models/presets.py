@@ -5,6 +5,7 @@
 ``lite``: sized to train on a 2-core CPU in hours (about 0.9 M student
 parameters). ``tiny``: for tests only.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -9,6 +9,7 @@ with PIL's weights in two matrices and a clamp between the passes, so on RGB
 images in [0, 1] it matches PIL's 8-bit bicubic resize to within one level
 (1/255), rounding aside.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

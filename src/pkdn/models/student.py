@@ -1,4 +1,5 @@
 """The student: an RCAG encoder-decoder that sees the LR face only."""
+
 from __future__ import annotations
 
 import torch

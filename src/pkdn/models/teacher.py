@@ -7,6 +7,7 @@ paper's Table 2: ``use_pfb=False`` turns the stages into RCAGs and feeds the
 parsing map at the input only (concatenated to the image, as KDFSRNet did);
 ``use_ffb=False`` drops the FFBs.
 """
+
 from __future__ import annotations
 
 import torch

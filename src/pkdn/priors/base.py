@@ -1,4 +1,5 @@
 """The one small interface every parser satisfies, and the factory."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

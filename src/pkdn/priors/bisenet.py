@@ -9,6 +9,7 @@ the backbone's 1/8 feature) and three output heads. Only the first head is
 used at inference: input 512 x 512, ImageNet mean/std, argmax over classes.
 The weights cannot be downloaded here; supply the file with ``checkpoint=``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -171,12 +172,20 @@ class BiSeNetParser:
 
     name = "bisenet"
 
-    def __init__(self, checkpoint: str | Path | None = None, *, net: BiSeNet | None = None,
-                 input_size: int = 512, device: str = "cpu"):
+    def __init__(
+        self,
+        checkpoint: str | Path | None = None,
+        *,
+        net: BiSeNet | None = None,
+        input_size: int = 512,
+        device: str = "cpu",
+    ):
         if net is None:
             if checkpoint is None:
-                raise ValueError("the bisenet parser needs checkpoint=PATH to 79999_iter.pth "
-                                 "(face-parsing.PyTorch); it cannot be downloaded here")
+                raise ValueError(
+                    "the bisenet parser needs checkpoint=PATH to 79999_iter.pth "
+                    "(face-parsing.PyTorch); it cannot be downloaded here"
+                )
             if not Path(checkpoint).is_file():
                 raise FileNotFoundError(f"{checkpoint}: BiSeNet checkpoint not found")
             net = load_checkpoint(checkpoint)

@@ -14,15 +14,32 @@ Groupings ("schemes") turn a label map into network input channels:
              hat -> hair), mouth and both lips merged.
 ``binary``   1 channel: face (skin and inner-face parts) vs everything else.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
 CLASSES: tuple[str, ...] = (
-    "background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g",
-    "l_ear", "r_ear", "ear_r", "nose", "mouth", "u_lip", "l_lip", "neck",
-    "neck_l", "cloth", "hair", "hat",
+    "background",
+    "skin",
+    "l_brow",
+    "r_brow",
+    "l_eye",
+    "r_eye",
+    "eye_g",
+    "l_ear",
+    "r_ear",
+    "ear_r",
+    "nose",
+    "mouth",
+    "u_lip",
+    "l_lip",
+    "neck",
+    "neck_l",
+    "cloth",
+    "hair",
+    "hat",
 )
 NUM_CLASSES = len(CLASSES)
 CLASS_ID: dict[str, int] = {name: i for i, name in enumerate(CLASSES)}
@@ -37,50 +54,52 @@ for _a, _b in LR_PAIRS:
 FLIP_SWAP.setflags(write=False)
 
 #: RGB colour per class (the CelebAMask-HQ visualisation colours).
-PALETTE: np.ndarray = np.array([
-    (0, 0, 0),        # background
-    (204, 0, 0),      # skin
-    (0, 255, 255),    # l_brow
-    (255, 204, 204),  # r_brow
-    (51, 51, 255),    # l_eye
-    (204, 0, 204),    # r_eye
-    (204, 204, 0),    # eye_g
-    (255, 102, 178),  # l_ear
-    (255, 51, 51),    # r_ear
-    (0, 204, 204),    # ear_r
-    (76, 153, 0),     # nose
-    (255, 255, 0),    # mouth
-    (255, 0, 127),    # u_lip
-    (153, 0, 76),     # l_lip
-    (255, 153, 51),   # neck
-    (0, 204, 0),      # neck_l
-    (0, 51, 153),     # cloth
-    (139, 69, 19),    # hair
-    (102, 153, 255),  # hat
-], dtype=np.uint8)
+PALETTE: np.ndarray = np.array(
+    [
+        (0, 0, 0),  # background
+        (204, 0, 0),  # skin
+        (0, 255, 255),  # l_brow
+        (255, 204, 204),  # r_brow
+        (51, 51, 255),  # l_eye
+        (204, 0, 204),  # r_eye
+        (204, 204, 0),  # eye_g
+        (255, 102, 178),  # l_ear
+        (255, 51, 51),  # r_ear
+        (0, 204, 204),  # ear_r
+        (76, 153, 0),  # nose
+        (255, 255, 0),  # mouth
+        (255, 0, 127),  # u_lip
+        (153, 0, 76),  # l_lip
+        (255, 153, 51),  # neck
+        (0, 204, 0),  # neck_l
+        (0, 51, 153),  # cloth
+        (139, 69, 19),  # hair
+        (102, 153, 255),  # hat
+    ],
+    dtype=np.uint8,
+)
 
 #: named groupings: scheme -> list of channels, each a list of class ids.
 SCHEMES: dict[str, list[list[int]]] = {
     "full": [[i] for i in range(NUM_CLASSES)],
     "grouped": [
-        [0],            # background
-        [1],            # skin
-        [2, 3],         # brows
-        [4, 5],         # eyes
-        [6],            # eyeglasses
-        [7, 8, 9],      # ears (+ earring)
-        [10],           # nose
-        [11, 12, 13],   # mouth and lips
-        [14, 15],       # neck (+ necklace)
-        [16],           # cloth
-        [17, 18],       # hair (+ hat)
+        [0],  # background
+        [1],  # skin
+        [2, 3],  # brows
+        [4, 5],  # eyes
+        [6],  # eyeglasses
+        [7, 8, 9],  # ears (+ earring)
+        [10],  # nose
+        [11, 12, 13],  # mouth and lips
+        [14, 15],  # neck (+ necklace)
+        [16],  # cloth
+        [17, 18],  # hair (+ hat)
     ],
     "binary": [[1, 2, 3, 4, 5, 6, 10, 11, 12, 13]],
 }
 GROUP_NAMES: dict[str, list[str]] = {
     "full": list(CLASSES),
-    "grouped": ["background", "skin", "brows", "eyes", "eye_g", "ears", "nose",
-                "mouth", "neck", "cloth", "hair"],
+    "grouped": ["background", "skin", "brows", "eyes", "eye_g", "ears", "nose", "mouth", "neck", "cloth", "hair"],
     "binary": ["face"],
 }
 

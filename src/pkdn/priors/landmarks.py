@@ -16,6 +16,7 @@ the landmarks:
 Not produced: eyeglasses, ears, earrings, necklace, hat (the models do not
 see them). ``l_*`` classes are on the image's left (the subject's right).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,8 +31,44 @@ from PIL import Image, ImageDraw, ImageFilter
 from pkdn.priors.labels import CLASS_ID
 
 # MediaPipe face mesh indices. "R" = subject's right = image left.
-FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
-             377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
+FACE_OVAL = [
+    10,
+    338,
+    297,
+    332,
+    284,
+    251,
+    389,
+    356,
+    454,
+    323,
+    361,
+    288,
+    397,
+    365,
+    379,
+    378,
+    400,
+    377,
+    152,
+    148,
+    176,
+    149,
+    150,
+    136,
+    172,
+    58,
+    132,
+    93,
+    234,
+    127,
+    162,
+    21,
+    54,
+    103,
+    67,
+    109,
+]
 BROW_R = [70, 63, 105, 66, 107, 55, 65, 52, 53, 46]
 BROW_L = [300, 293, 334, 296, 336, 285, 295, 282, 283, 276]
 EYE_R = [33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7]
@@ -40,8 +77,46 @@ LIPS_OUTER_UP = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291]
 LIPS_OUTER_LOW = [291, 375, 321, 405, 314, 17, 84, 181, 91, 146, 61]
 LIPS_INNER_UP = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
 LIPS_INNER_LOW = [308, 324, 318, 402, 317, 14, 87, 178, 88, 95, 78]
-NOSE = [168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 196, 419, 3, 248, 198, 420, 131, 360, 49, 279, 48, 278,
-        64, 294, 98, 327, 97, 326, 129, 358, 219, 439, 102, 331, 115, 344, 220, 440]
+NOSE = [
+    168,
+    6,
+    197,
+    195,
+    5,
+    4,
+    1,
+    19,
+    94,
+    2,
+    196,
+    419,
+    3,
+    248,
+    198,
+    420,
+    131,
+    360,
+    49,
+    279,
+    48,
+    278,
+    64,
+    294,
+    98,
+    327,
+    97,
+    326,
+    129,
+    358,
+    219,
+    439,
+    102,
+    331,
+    115,
+    344,
+    220,
+    440,
+]
 JAW_R, JAW_L, CHIN, FOREHEAD = 172, 397, 152, 10
 CHEEKS = [50, 280, 101, 330, 205, 425, 36, 266]
 
@@ -70,8 +145,10 @@ def _import_mediapipe():
         from mediapipe.python.solution_base import SolutionBase
         from mediapipe.python.solutions import face_mesh, selfie_segmentation
     except ImportError as e:  # pragma: no cover - depends on the extra
-        raise ImportError("the 'landmarks' parser needs MediaPipe: pip install 'pkdn[landmarks]' "
-                          f"(mediapipe==0.10.14); import failed: {e}") from e
+        raise ImportError(
+            "the 'landmarks' parser needs MediaPipe: pip install 'pkdn[landmarks]' "
+            f"(mediapipe==0.10.14); import failed: {e}"
+        ) from e
     return face_mesh, selfie_segmentation, SolutionBase
 
 
@@ -126,8 +203,9 @@ def _poly_mask(size: tuple[int, int], pts: np.ndarray) -> np.ndarray:
     return np.asarray(m, dtype=bool)
 
 
-def rasterise(landmarks: np.ndarray, size: tuple[int, int], person: np.ndarray | None = None,
-              image: np.ndarray | None = None) -> np.ndarray:
+def rasterise(
+    landmarks: np.ndarray, size: tuple[int, int], person: np.ndarray | None = None, image: np.ndarray | None = None
+) -> np.ndarray:
     """Landmarks (468, 2) in pixels [+ person mask, RGB image] -> uint8 label map (H, W)."""
     w, h = size
     L = np.asarray(landmarks, dtype=np.float64)[:, :2]
@@ -145,16 +223,27 @@ def rasterise(landmarks: np.ndarray, size: tuple[int, int], person: np.ndarray |
         # neck: a column under the jaw, narrower than the jaw corners, widening a little
         inset = 0.18 * (xr - xl)
         lower_jaw = [136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365]
-        neck_poly = np.vstack([[xl + inset, jaw_y], L[lower_jaw], [xr - inset, jaw_y],
-                               [xr - inset + 0.15 * face_h, h + 1], [xl + inset - 0.15 * face_h, h + 1]])
+        neck_poly = np.vstack(
+            [
+                [xl + inset, jaw_y],
+                L[lower_jaw],
+                [xr - inset, jaw_y],
+                [xr - inset + 0.15 * face_h, h + 1],
+                [xl + inset - 0.15 * face_h, h + 1],
+            ]
+        )
         neck_col = _poly_mask(size, neck_poly)
         low = yy > jaw_y
         hair = person & ~low
         neck = person & low & neck_col & (yy < chin_y + 0.3 * face_h)
         rest = person & low & ~neck
         if img is not None and hair.sum() > 20:
-            hair_mu = np.median(img[hair & (yy < L[FOREHEAD, 1] + 0.1 * face_h)] if
-                                (hair & (yy < L[FOREHEAD, 1] + 0.1 * face_h)).sum() > 20 else img[hair], 0)
+            hair_mu = np.median(
+                img[hair & (yy < L[FOREHEAD, 1] + 0.1 * face_h)]
+                if (hair & (yy < L[FOREHEAD, 1] + 0.1 * face_h)).sum() > 20
+                else img[hair],
+                0,
+            )
             skin_mu = _skin_colour(img, L)
             d_hair = np.linalg.norm(img - hair_mu, axis=-1)
             d_skin = np.linalg.norm(img - skin_mu, axis=-1)
@@ -167,7 +256,7 @@ def rasterise(landmarks: np.ndarray, size: tuple[int, int], person: np.ndarray |
             lab[neck_ext] = CLASS_ID["neck"]
             # under the chin, non-skin colours in the neck column are clothing (collars)
             lab[neck & ~skinish & (yy > chin_y + 0.1 * face_h) & ~hairish] = CLASS_ID["cloth"]
-            lab[neck & (skinish | (yy <= chin_y + 0.1 * face_h) | hairish) ] = CLASS_ID["neck"]
+            lab[neck & (skinish | (yy <= chin_y + 0.1 * face_h) | hairish)] = CLASS_ID["neck"]
         else:
             lab[rest] = CLASS_ID["cloth"]
             lab[neck] = CLASS_ID["neck"]
@@ -215,25 +304,31 @@ class LandmarkParser:
 
     name = "landmarks"
 
-    def __init__(self, *, min_detection_confidence: float = 0.5, segmentation: bool = True,
-                 person_threshold: float = 0.5):
+    def __init__(
+        self, *, min_detection_confidence: float = 0.5, segmentation: bool = True, person_threshold: float = 0.5
+    ):
         mp_face_mesh, mp_selfie, SolutionBase = _import_mediapipe()
         with _MP_LOCK, _native_stderr_silenced():
             self._build(mp_face_mesh, mp_selfie, SolutionBase, min_detection_confidence, segmentation)
         self.person_threshold = person_threshold
 
-    def _build(self, mp_face_mesh, mp_selfie, SolutionBase, min_detection_confidence: float,
-               segmentation: bool) -> None:
+    def _build(
+        self, mp_face_mesh, mp_selfie, SolutionBase, min_detection_confidence: float, segmentation: bool
+    ) -> None:
         params = None
         if min_detection_confidence != 0.5:  # the graph's default; changing it needs protobuf < 5
-            params = {"facedetectionshortrangecpu__facedetectionshortrange__facedetection__"
-                      "TensorsToDetectionsCalculator.min_score_thresh": min_detection_confidence}
+            params = {
+                "facedetectionshortrangecpu__facedetectionshortrange__facedetection__"
+                "TensorsToDetectionsCalculator.min_score_thresh": min_detection_confidence
+            }
         # FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False), built
         # directly so that the graph's default thresholds need no options rewrite
         self._mesh = SolutionBase(
             binary_graph_path=mp_face_mesh._BINARYPB_FILE_PATH,
             side_inputs={"num_faces": 1, "with_attention": False, "use_prev_landmarks": False},
-            calculator_params=params, outputs=["multi_face_landmarks"])
+            calculator_params=params,
+            outputs=["multi_face_landmarks"],
+        )
         self._seg = mp_selfie.SelfieSegmentation(model_selection=0) if segmentation else None
         # one blank frame through each graph while stderr is hidden: their calculators open (and
         # log) on graph threads, so wait here until that has happened

@@ -7,6 +7,7 @@ to a bounded pool of workers that keep each model loaded once
 so nothing is fetched from the network at run time. Needs the ``web`` extra
 (``pip install 'pkdn[web]'``).
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ Every error a client can cause answers 4xx with ``{"error": "<one line>"}``.
 Uploads are read through a byte-counting ``receive`` so an oversized body
 is refused while it streams in, not after it has filled memory.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,7 @@ FORM_SLACK = 64 * 1024
 # Only this origin's own files: the page cannot load anything from elsewhere, by construction.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
-                               "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'",
+    "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
@@ -56,8 +57,7 @@ def _limited(receive: Receive, limit: int) -> Receive:
 
 
 def _error(message: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status,
-                        headers={"Retry-After": "2"} if status == 503 else None)
+    return JSONResponse({"error": message}, status_code=status, headers={"Retry-After": "2"} if status == 503 else None)
 
 
 def create_app(config: ServeConfig | None = None) -> Starlette:
@@ -74,9 +74,16 @@ def create_app(config: ServeConfig | None = None) -> Starlette:
         return JSONResponse({"status": "ok", "in_flight": engine.in_flight})
 
     async def info(request: Request) -> Response:
-        return JSONResponse({"models": engine.models(), "default_model": engine.default_model(),
-                             "modes": engine.modes(), "max_bytes": cfg.max_bytes, "max_side": cfg.max_side,
-                             "max_photo_side": cfg.max_photo_side})
+        return JSONResponse(
+            {
+                "models": engine.models(),
+                "default_model": engine.default_model(),
+                "modes": engine.modes(),
+                "max_bytes": cfg.max_bytes,
+                "max_side": cfg.max_side,
+                "max_photo_side": cfg.max_photo_side,
+            }
+        )
 
     async def sr(request: Request) -> Response:
         try:

@@ -5,6 +5,7 @@ flight (so memory is bounded by ``max_queue x max_bytes`` plus the workers'
 images), and run on ``workers`` threads (torch releases the GIL, so the
 event loop keeps answering health checks meanwhile).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -141,8 +142,13 @@ class Engine:
         from pkdn.serve.upload import decode_upload
 
         c = self.config
-        img = decode_upload(data, max_bytes=c.max_bytes, max_pixels=c.max_pixels, notes=notes,
-                            max_side=c.max_side if mode == "crop" else c.max_photo_side)
+        img = decode_upload(
+            data,
+            max_bytes=c.max_bytes,
+            max_pixels=c.max_pixels,
+            notes=notes,
+            max_side=c.max_side if mode == "crop" else c.max_photo_side,
+        )
         del data
         if mode == "crop":
             out = self._get(mode, model).image(img)

@@ -3,6 +3,7 @@
 Binding before uvicorn starts lets ``--port 0`` pick a free port and print
 it, which is how the tests start real servers.
 """
+
 from __future__ import annotations
 
 import socket
@@ -32,8 +33,12 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
-def serve(host: str = "127.0.0.1", port: int = 7860, config: ServeConfig | None = None,
-          announce: Callable[[str], None] | None = None) -> int:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    config: ServeConfig | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> int:
     """Serve until Ctrl-C (SIGINT) or SIGTERM; returns 0 after a clean stop.
 
     ``announce(url)`` is called once the socket listens (default: print it).

@@ -4,6 +4,7 @@ The server never writes uploads to disk, so this checks bytes in memory with
 Pillow. It mirrors :func:`pkdn.imageio.load_rgb` (same pixel limit, same
 conversions) and is the one function to repoint at the shared validator.
 """
+
 from __future__ import annotations
 
 import io
@@ -25,8 +26,14 @@ class UploadError(ValueError):
         super().__init__(message)
 
 
-def decode_upload(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,
-                  max_side: int | None = None, notes: list[str] | None = None) -> Image.Image:
+def decode_upload(
+    data: bytes,
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_pixels: int = MAX_PIXELS,
+    max_side: int | None = None,
+    notes: list[str] | None = None,
+) -> Image.Image:
     """Validate and decode ``data``; raise :class:`UploadError` (4xx) for anything unusable.
 
     Grayscale, palette, RGBA, CMYK and 16-bit images are converted to RGB (a
@@ -42,11 +49,16 @@ def decode_upload(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = 
             with Image.open(io.BytesIO(data)) as im:
                 w, h = im.size
                 if w * h > max_pixels:
-                    raise UploadError(f"image too large ({w}x{h} = {w * h / 1e6:.0f} Mpx; the limit is "
-                                      f"{max_pixels / 1e6:.0f} Mpx)", 413)
+                    raise UploadError(
+                        f"image too large ({w}x{h} = {w * h / 1e6:.0f} Mpx; the limit is {max_pixels / 1e6:.0f} Mpx)",
+                        413,
+                    )
                 if max_side is not None and max(w, h) > max_side:
-                    raise UploadError(f"image too large for x8 super-resolution ({w}x{h}; at most {max_side} px "
-                                      "a side in this mode): send a smaller image", 413)
+                    raise UploadError(
+                        f"image too large for x8 super-resolution ({w}x{h}; at most {max_side} px "
+                        "a side in this mode): send a smaller image",
+                        413,
+                    )
                 im.load()
                 img = ImageOps.exif_transpose(im)
                 img.load()

@@ -4,6 +4,7 @@ Every rank draws the same permutation and takes its slice of each global
 batch, so a run on N processes sees the same global batches as a run on one,
 and an interrupted run resumes at the exact batch where it stopped.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -37,4 +38,4 @@ class EpochBatchSampler(Sampler[list[int]]):
         perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
         for b in range(self.skip, self.batches_per_epoch):
             start = b * self.global_batch + self.rank * self.local
-            yield perm[start:start + self.local].tolist()
+            yield perm[start : start + self.local].tolist()
