@@ -21,8 +21,11 @@ from pkdn.models import ModelConfig, from_config
 
 WEIGHTS = Path(__file__).parent / "weights"
 #: the models shipped in the package, by the name users give ``--model`` / ``load(name)``.
-#: "lite" learned from clean bicubic LR; "real" (when shipped) from realistically degraded LR.
-SHIPPED_MODELS: dict[str, Path] = {"lite": WEIGHTS / "pkdn_student_lite.safetensors"}
+#: "lite" learned from clean bicubic LR; "real" from realistically degraded LR (docs/degradation.md).
+SHIPPED_MODELS: dict[str, Path] = {
+    "lite": WEIGHTS / "pkdn_student_lite.safetensors",
+    "real": WEIGHTS / "pkdn_student_real.safetensors",
+}
 DEFAULT_MODEL = "lite"
 SHIPPED = SHIPPED_MODELS[DEFAULT_MODEL]
 
