@@ -17,8 +17,9 @@ from pkdn.checkpoint import load_model
 from pkdn.cli import main as cli
 from pkdn.data.dataset import FaceSRDataset
 from pkdn.data.degrade import upsample
-from pkdn.inference import pil_to_tensor, sr_tensor
+from pkdn.imageio import to_float_tensor as pil_to_tensor
 from pkdn.metrics import psnr_ssim_y
+from pkdn.restore import Restorer
 from pkdn.train.loop import validate
 
 RUNS = [
@@ -136,7 +137,9 @@ def test_ablate_runs_the_whole_table_resumes_and_reuses(tmp_path, prepared_small
     lr = [Image.open(test_dir / "lr" / f"{n}.png").convert("RGB") for n in full.names]
     hr = torch.stack([pil_to_tensor(Image.open(test_dir / "hr" / f"{n}.png").convert("RGB")) for n in full.names])
     student = load_model(out / "student_full_s0" / "best.safetensors")
-    p_full, s_full = psnr_ssim_y(sr_tensor(student, torch.stack([pil_to_tensor(x) for x in lr])), hr)
+    p_full, s_full = psnr_ssim_y(
+        Restorer(student, precision="fp32").tensor(torch.stack([pil_to_tensor(x) for x in lr])), hr
+    )
     p_bic, _ = psnr_ssim_y(torch.stack([pil_to_tensor(upsample(x)) for x in lr]), hr)
     np.testing.assert_allclose(full.psnr, p_full.numpy(), atol=1e-4)
     np.testing.assert_allclose(full.ssim, s_full.numpy(), atol=1e-5)

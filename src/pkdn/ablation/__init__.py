@@ -120,7 +120,7 @@ def run_ablation(
     many steps. Either way a later call continues where this one stopped.
     """
     from pkdn.checkpoint import load_model
-    from pkdn.inference import resolve_device
+    from pkdn.device import resolve_device
     from pkdn.train.loop import train
 
     out = Path(acfg.out_dir)

@@ -22,7 +22,8 @@ from torch import nn
 from pkdn.data.dataset import FaceSRDataset
 from pkdn.data.degrade import upsample
 from pkdn.fileio import atomic_write
-from pkdn.inference import pil_to_tensor, tensor_to_pil
+from pkdn.imageio import tensor_to_pil
+from pkdn.imageio import to_float_tensor as pil_to_tensor
 from pkdn.metrics import PROTOCOL, psnr_ssim_y
 
 
