@@ -20,9 +20,6 @@ from collections.abc import Callable, Sequence
 # Before torch loads OpenMP: idle threads sleep instead of spinning. On a machine shared with other
 # work, spinning threads made 2-thread inference up to 30x slower (docs/evaluation.md).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# onnxruntime >= 1.2x on Linux starts Microsoft's 1DS telemetry on import (a $TMPDIR/.ses file and an events
-# endpoint); pkdn runs offline and sends nothing, so it is switched off before anything imports onnxruntime.
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 DESCRIPTION = (
     "pkdn: x8 face super-resolution (16 x 16 -> 128 x 128) with PKDN, a student network distilled from a "

@@ -10,13 +10,7 @@ so nothing is fetched from the network at run time. Needs the ``web`` extra
 
 from __future__ import annotations
 
-import os
-
-# Before pkdn.faces imports onnxruntime, whose Linux wheels start Microsoft's telemetry on import: the app
-# promises no telemetry and nothing written to disk (see pkdn.cli for the same line).
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-
-from pkdn.serve.engine import ServeConfig  # noqa: E402
+from pkdn.serve.engine import ServeConfig
 
 __all__ = ["ServeConfig", "create_app", "serve"]
 
