@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import UnionType
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
 from pkdn.data.degrade import Degradation
 from pkdn.losses import DistillSchedule
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -189,18 +192,28 @@ def set_dotted(data: dict[str, Any], dotted: str) -> None:
     node[parts[-1]] = yaml.safe_load(raw)
 
 
-def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
+def load_yaml(
+    path: str | os.PathLike,
+    build: Callable[[dict[str, Any]], T],
+    overrides: list[str] | None = None,
+    what: str = "config",
+) -> T:
+    """Read a YAML file, apply ``KEY=VALUE`` overrides, build it with ``build``; errors name the file."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as e:
-        raise ValueError(f"{path}: cannot read the config ({e})") from None
+        raise ValueError(f"{path}: cannot read the {what} ({e})") from None
     for o in overrides or []:
         set_dotted(data, o)
     try:
-        return config_from_dict(data)
+        return build(data)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{path}: {e}") from None
+
+
+def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
+    return load_yaml(path, config_from_dict, overrides)
 
 
 def dump_config(cfg: TrainConfig) -> str:

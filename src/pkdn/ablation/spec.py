@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from pkdn.config import TrainConfig, config_from_dict, set_dotted
+from pkdn.config import TrainConfig, config_from_dict, load_yaml
 
 NO_DISTILL = "none"  # the students key of the students trained on L_SR alone
 
@@ -95,17 +95,7 @@ def ablation_from_dict(data: dict[str, Any]) -> AblationConfig:
 
 def load_ablation(path: str | os.PathLike, overrides: list[str] | None = None) -> AblationConfig:
     """Read an ablation YAML; ``overrides`` are ``KEY=VALUE`` strings (``student.steps=100``)."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ValueError(f"{path}: cannot read the ablation config ({e})") from None
-    for o in overrides or []:
-        set_dotted(data, o)
-    try:
-        return ablation_from_dict(data)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{path}: {e}") from None
+    return load_yaml(path, ablation_from_dict, overrides, what="ablation config")
 
 
 def dump_ablation(acfg: AblationConfig) -> str:

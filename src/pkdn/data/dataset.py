@@ -23,7 +23,7 @@ def _read(path: Path, mode: str) -> np.ndarray:
 
 
 def _chw(arr: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).float().div_(255.0)
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(255.0)
 
 
 class FaceSRDataset(Dataset):

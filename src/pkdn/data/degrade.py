@@ -306,7 +306,8 @@ def jitter(hr: np.ndarray, parsing: np.ndarray | None, rng: np.random.Generator,
 
 def _warp_branch(img: np.ndarray, rng: np.random.Generator, d: Degradation, lr_size: int):
     """The face as it appears in a photo (tilted, at side S px, at a sub-pixel offset), then the function the
-    pipeline applies to align it: returns (photo patch, its 2x3 matrix onto the LR grid)."""
+    pipeline applies to align it: returns (the tilted, shifted face at HR resolution, the photo patch side it
+    shrinks to, the 2x3 matrix from that patch onto the LR grid)."""
     cv2 = _cv2()
     h = img.shape[0]
     side = _uniform(rng, d.warp_side)  # face crop side in photo pixels
@@ -344,7 +345,7 @@ def degrade(
     h, w = hr.shape[:2]
     lr_w, lr_h = w // scale, h // scale
     if rng.random() < d.p_clean:
-        return np.asarray(Image.fromarray(hr, "RGB").resize((lr_w, lr_h), BICUBIC)), hr, parsing
+        return np.array(Image.fromarray(hr, "RGB").resize((lr_w, lr_h), BICUBIC)), hr, parsing  # writable
     warp = rng.random() < d.p_warp and h == w
     if warp:
         hr, parsing = jitter(hr, parsing, rng, d)
