@@ -9,7 +9,7 @@ FFB / PFB are scaled by their GFLOPs, an assumption), distilled students from
 checkpoints/lite_student (separately for the steps with the teacher's losses on
 and the steps with L_SR alone), no-distillation students from
 checkpoints/lite_student_nokd. Valid only for what those runs measured: the
-lite preset, batch 8, bf16 + channels-last on this project's 2-core CPU.
+lite preset, batch 8 (scaled by the faces a step), bf16 + channels-last on this project's 2-core CPU.
 Runs already finished under the ablation's out_dir are not counted.
 """
 
@@ -66,17 +66,18 @@ def main() -> None:
     total = 0.0
     for run in plan(acfg):
         c = run.cfg
+        per_step = c.batch_size / 8  # the reference runs' steps were 8 faces; CPU time grows with the faces
         if status(run) == "done":
             print(f"{run.name:24s} finished")
             continue
         if run.is_teacher:
             scale = gflops(build_model("teacher", c.model.preset, **c.model.overrides)) / full
-            secs = c.steps * t_teacher * scale
+            secs = c.steps * t_teacher * scale * per_step
         elif run.variant == NO_DISTILL:
-            secs = c.steps * t_nokd
+            secs = c.steps * t_nokd * per_step
         else:
-            kd = min(c.steps, int(c.distill.decay_epochs * per_epoch))
-            secs = kd * t_kd + (c.steps - kd) * t_sr
+            kd = min(c.steps, int(c.distill.decay_epochs * per_epoch / per_step))
+            secs = (kd * t_kd + (c.steps - kd) * t_sr) * per_step
         total += secs
         print(f"{run.name:24s} {c.steps:6d} steps  ~{secs / 3600:.2f} h")
     print(f"estimated total: ~{total / 3600:.1f} h of CPU training (plus ~1 min per run scoring the test faces)")

@@ -175,3 +175,27 @@ def test_ablate_runs_the_whole_table_resumes_and_reuses(tmp_path, prepared_small
     # A changed experiment is refused rather than mixed with finished runs of the old one.
     assert cli(["ablate", str(cfg), "--set", "student.steps=7", "--no-progress"]) == 2
     assert "was trained with another config (differs in ['steps'])" in capsys.readouterr().err
+
+
+def test_ablate_jobs_trains_runs_in_parallel_with_the_same_results(tmp_path, prepared_small, capsys):
+    """--jobs trains teachers, then students, in separate processes; each run is the same run as sequentially."""
+    cfg = _config(tmp_path, prepared_small)
+    acfg = yaml.safe_load(cfg.read_text())
+    acfg["students"] = {"full": [0], "none": [0]}
+    acfg["teachers"] = {"full": {}}
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump(acfg))
+    assert cli(["ablate", str(small), "--no-progress", "--set", f"out_dir={tmp_path / 'seq'}"]) == 0
+    assert cli(["ablate", str(small), "--no-progress", "--jobs", "2", "--set", f"out_dir={tmp_path / 'par'}"]) == 0
+    out = capsys.readouterr().out
+    assert "training 1 runs, 1 at a time: teacher_full" in out
+    assert "training 2 runs, 2 at a time: student_full_s0, student_none_s0" in out
+    for name in ("teacher_full", "student_full_s0", "student_none_s0"):
+        seq, par = (load_model(tmp_path / d / name / "best.safetensors") for d in ("seq", "par"))
+        for (k, a), b in zip(seq.state_dict().items(), par.state_dict().values(), strict=True):
+            assert torch.equal(a, b), (name, k)
+    seq_table = (tmp_path / "seq" / "table.md").read_text()
+    assert seq_table == (tmp_path / "par" / "table.md").read_text().replace(
+        str(tmp_path / "par"), str(tmp_path / "seq")
+    )
+    assert cli(["ablate", str(small), "--no-progress", "--jobs", "0"]) == 2

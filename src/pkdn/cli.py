@@ -628,6 +628,13 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--stop-after", type=int, metavar="STEPS", help="pause after STEPS steps of a run")
     p.add_argument("--device", default="auto", help="device for scoring (training follows each run's config)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train N runs at once, each in its own process (teachers, then students; for a GPU or many cores)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run_ablate)
 
@@ -647,6 +654,7 @@ def _run_ablate(args: argparse.Namespace) -> int:
             max_minutes=args.max_minutes,
             stop_after=args.stop_after,
             device=args.device,
+            jobs=args.jobs,
         )
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
         _err("ablate", str(e))

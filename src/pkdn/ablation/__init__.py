@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -105,6 +108,47 @@ def _prune(run: Run) -> None:
             p.unlink()
 
 
+def _train_child(cfg: TrainConfig, stop_after: int | None, max_minutes: float | None, threads: int) -> None:
+    """One run in a worker process; CPU threads are split between the parallel runs unless the config sets them."""
+    import torch
+
+    from pkdn.train.loop import train
+
+    if not cfg.threads:
+        torch.set_num_threads(threads)
+    train(cfg, resume=True, progress=False, stop_after=stop_after, max_minutes=max_minutes)
+
+
+def _train_parallel(
+    runs: list[Run], jobs: int, stop_after: int | None, deadline: float | None, say: Callable[[str], None]
+) -> None:
+    """Train the unfinished runs ``jobs`` at a time: the teachers first, then the students that need them.
+
+    Why: a lite run on a GPU (or a many-core CPU) leaves most of the machine idle,
+    so independent runs share it. Each run is its own process (spawned, so CUDA
+    works), resumable and logged exactly as in the sequential path.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    for wave in ([r for r in runs if r.is_teacher], [r for r in runs if not r.is_teacher]):
+        todo = [r for r in wave if status(r) != "done"]
+        left = None if deadline is None else (deadline - time.time()) / 60
+        if not todo or (left is not None and left <= 0):
+            continue
+        if any(not finished(t) for t in runs if t.is_teacher and any(s.cfg.teacher for s in todo)):
+            return  # a teacher paused: its students wait for the next invocation
+        for run in todo:
+            if (run.folder / "config.yaml").is_file():
+                _check_same(run)
+            run.folder.mkdir(parents=True, exist_ok=True)
+            _check_teacher(run)
+        say(f"training {len(todo)} runs, {min(jobs, len(todo))} at a time: {', '.join(r.name for r in todo)}")
+        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx) as pool:
+            futures = [pool.submit(_train_child, r.cfg, stop_after, left, threads) for r in todo]
+            for f in futures:
+                f.result()
+
+
 def run_ablation(
     acfg: AblationConfig,
     progress: bool = True,
@@ -112,12 +156,14 @@ def run_ablation(
     stop_after: int | None = None,
     device: str = "auto",
     say: Callable[[str], None] = print,
+    jobs: int = 1,
 ) -> tuple[bool, str]:
     """Train what is missing, score what is new; return (all runs finished, the table in Markdown).
 
     ``max_minutes`` bounds this invocation (the run in progress pauses with a
     checkpoint); ``stop_after`` pauses the first unfinished run after that
     many steps. Either way a later call continues where this one stopped.
+    ``jobs`` > 1 trains that many runs at once (teachers, then students).
     """
     from pkdn.checkpoint import load_model
     from pkdn.device import resolve_device
@@ -138,6 +184,11 @@ def run_ablation(
 
     bicubic = scored(out / "bicubic.json", None)
     t0, stopped, scores = time.time(), False, {}
+    if jobs < 1:
+        raise ValueError(f"ablate: --jobs must be at least 1, not {jobs}")
+    if jobs > 1:
+        _train_parallel(runs, jobs, stop_after, None if max_minutes is None else t0 + 60 * max_minutes, say)
+        stopped = any(status(r) != "done" for r in runs)  # paused runs continue in the next invocation
     for i, run in enumerate(runs, 1):
         state = status(run)
         scores[run.name] = None
