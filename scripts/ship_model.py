@@ -64,12 +64,18 @@ def main() -> None:
     ap.add_argument("--baseline", type=Path, help="run folder of the --no-distill student (same budget)")
     ap.add_argument("--data", default="../shared/data/celeba", help="folder holding test/ face crops")
     ap.add_argument("--dest", type=Path, default=WEIGHTS)
+    ap.add_argument(
+        "--weights",
+        default="best.safetensors",
+        help="the run's file to ship: best.safetensors (best validation, default) or last.safetensors",
+    )
+    ap.add_argument("--note", default="", help="a sentence for the card's Training section (why these weights)")
     args = ap.parse_args()
 
     STUDENT = f"PKDN student ({args.name})"
     weights = f"pkdn_student_{args.name}.safetensors"
     cfg = load_config(args.run / "config.yaml")
-    models = {STUDENT: load_model(args.run / "best.safetensors")}
+    models = {STUDENT: load_model(args.run / args.weights)}
     if args.baseline:
         models[BASELINE] = load_model(args.baseline / "best.safetensors")
     for name in args.compare:
@@ -96,6 +102,8 @@ def main() -> None:
         + (f" --baseline {args.baseline}" if args.baseline else "")
         + "".join(f" --compare {c}" for c in args.compare)
         + (f" --degraded {args.degraded}" if args.degraded else "")
+        + (f" --weights {args.weights}" if args.weights != "best.safetensors" else "")
+        + (' --note "..."' if args.note else "")
         + "`.",
         "",
     ]
@@ -112,8 +120,12 @@ def main() -> None:
         "",
         f"- Student: {stu['steps']} steps of {cfg.batch_size} faces, {stu['hours']:.2f} h on the machine that ran it; "
         f"best validation ({stu['best_val']['images']} val faces) {stu['best_val']['psnr']:.2f} dB / {stu['best_val']['ssim']:.4f} "
-        f"at step {stu['best_val']['step']}.",
+        f"at step {stu['best_val']['step']}"
+        + ("." if stu["finished"] else f"; paused at step {stu['steps']} of {cfg.steps}, not finished.")
+        + f" Shipped: the run's `{args.weights}`.",
     ]
+    if args.note:
+        lines.append(f"- {args.note}")
     if cfg.teacher:
         trun = Path(cfg.teacher).parent
         if (trun / "log.jsonl").exists():
@@ -147,9 +159,9 @@ def main() -> None:
         "",
     ]
     card = "\n".join(lines)
-    meta = read_metadata(args.run / "best.safetensors")
+    meta = read_metadata(args.run / args.weights)
     assert meta["model_config"]["kind"] == "student"
-    atomic_write_bytes(args.dest / weights, (args.run / "best.safetensors").read_bytes())
+    atomic_write_bytes(args.dest / weights, (args.run / args.weights).read_bytes())
     atomic_write_bytes(args.dest / f"MODEL_CARD_{args.name}.md", card.encode())
     print(card)
 
