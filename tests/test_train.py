@@ -176,8 +176,8 @@ def test_bf16_channels_last_path_trains(tmp_path, prepared_small):
     ids=lambda p: p.name,
 )
 def test_shipped_configs_load(path):
-    # training configs are named <preset or shipped model>_<stage>.yaml (ablation configs are tested in test_ablate)
+    # training configs are named <preset or shipped model>_<stage>[_<where>].yaml (ablation: tested in test_ablate)
     cfg = load_config(path)
-    name, stage = path.stem.split("_", 1)
+    name, stage = path.stem.split("_")[:2]
     assert cfg.stage == stage and (cfg.model.preset == name or (name == "real" and cfg.model.preset == "lite"))
     assert cfg.data.degrade.enabled == (name == "real")

@@ -143,11 +143,12 @@ class WholePhotoSR:
         align_max_side: float = ALIGN_MAX_SIDE,
         batch_size: int = 32,
         precision: str = "auto",
+        ensemble: int = 1,
     ) -> None:
         from pkdn.restore import Restorer
 
         self.restorer = Restorer(
-            model or WHOLE_DEFAULT_MODEL, device=device, precision=precision, batch_size=batch_size
+            model or WHOLE_DEFAULT_MODEL, device=device, precision=precision, batch_size=batch_size, ensemble=ensemble
         )
         self.detector = detector if detector is not None else RetinaFaceDetector(score=score)
         self.align_max_side = align_max_side
