@@ -106,14 +106,21 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--photo-degrade", choices=["none", "jpeg", "camera"], default="none")
     ap.add_argument("--skip-pass", action="store_true", help="leave out the (slow) whole-photo network pass")
+    ap.add_argument("--ensemble", type=int, default=1, choices=[1, 2, 8], help="self-ensemble views (docs/cli.md)")
+    ap.add_argument("--upscales", help="the detector's pyramid levels above x1, e.g. 6,3 (default: the shipped ones)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     faces = sorted(Path(a.data).glob("*.jpg"))
     bgs = background_images()
     rng = np.random.default_rng(a.seed)
 
-    timed = WholePhotoSR(model=a.model)  # the default pipeline, timed end to end
-    pipe = WholePhotoSR(model=a.model)
+    detector = None
+    if a.upscales:
+        from pkdn.faces.detect import RetinaFaceDetector
+
+        detector = RetinaFaceDetector(upscales=tuple(float(u) for u in a.upscales.split(",")))
+    timed = WholePhotoSR(model=a.model, detector=detector, ensemble=a.ensemble)  # the pipeline, timed end to end
+    pipe = WholePhotoSR(model=a.model, ensemble=a.ensemble)
     pipe.detector = CachedDetector(timed.detector)
 
     rows = []  # per true face: side, found, psnr bicubic / whole pass / each policy
