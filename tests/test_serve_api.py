@@ -23,6 +23,7 @@ from pkdn.checkpoint import SHIPPED_MODELS
 from pkdn.data.degrade import MAX_PIXELS, hr_from_image, lr_from_hr, upsample
 from pkdn.imageio import to_float_tensor
 from pkdn.inference import load, super_resolve
+from pkdn.restore import Restorer
 from pkdn.serve.engine import whole_photo_class
 
 WHOLE = whole_photo_class() is not None  # whole-photo mode installed (pkdn.faces)
@@ -84,6 +85,17 @@ def test_crop_mode_beats_bicubic_on_real_faces(server: Server, faces):
     assert np.mean(sr_psnr) > np.mean(bic_psnr) + 1.0, (sr_psnr, bic_psnr)
 
 
+def test_ensemble_field_matches_the_python_api(server: Server, faces):
+    """ensemble=8 answers what Restorer(ensemble=8) answers, and differs from one view."""
+    lr = faces[0][0]
+    one, eight = (server.sr(png(lr), model="real", ensemble=n) for n in ("1", "8"))
+    assert one.status_code == eight.status_code == 200, (one.text, eight.text)
+    ref = np.asarray(Restorer("real", ensemble=8).image(lr), dtype=np.int16)
+    got = np.asarray(Image.open(io.BytesIO(eight.content)), dtype=np.int16)
+    assert np.abs(got - ref).max() <= 1  # up to one 8-bit level: thread counts may differ
+    assert np.abs(got - np.asarray(Image.open(io.BytesIO(one.content)), dtype=np.int16)).max() > 1
+
+
 def test_defaults_and_conversions(server: Server, faces):
     lr = faces[0][0]
     r = server.sr(png(lr))  # no mode, no model: crop with the default model
@@ -123,6 +135,7 @@ def test_bad_inputs_get_one_line_4xx(server: Server, faces):
         (server.sr(good, mode="tiles"), 400, "unknown mode 'tiles'"),
         (server.sr(good, model="../../weights/x.safetensors"), 400, "unknown model"),
         (server.sr(good, model="/etc/passwd"), 400, "unknown model"),
+        (server.sr(good, ensemble="3"), 400, "unknown ensemble '3'"),
         (server.sr(None, mode="crop"), 400, "field named 'image'"),
     ]
     for r, status, words in cases:

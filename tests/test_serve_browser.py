@@ -86,6 +86,19 @@ def test_page_super_resolves_an_uploaded_face(browser, server, celeba, tmp_path)
     assert "Done in" in browser.find_element(By.ID, "status").text
     assert "16 x 16 px" in browser.find_element(By.ID, "sizes").text
 
+    # more views (the self-ensemble) re-run the face: a new result arrives
+    from selenium.webdriver.support.ui import Select
+
+    first = link.get_attribute("href")
+    Select(browser.find_element(By.ID, "ensemble")).select_by_value("8")
+    wait.until(
+        lambda d: (
+            d.find_element(By.ID, "download").get_attribute("href") != first
+            and "Done in" in d.find_element(By.ID, "status").text
+        )
+    )
+    assert not browser.find_element(By.ID, "error").is_displayed()
+
     # the side-by-side view shows both images next to each other
     browser.find_element(By.CSS_SELECTOR, 'input[name="view"][value="side"]').click()
     b, a = (browser.find_element(By.ID, i).rect for i in ("before", "after"))

@@ -100,13 +100,13 @@ def create_app(config: ServeConfig | None = None) -> Starlette:
                 async with limited.form(max_files=1, max_fields=8) as form:
                     mode = str(form.get("mode") or "crop")
                     model = str(form.get("model") or engine.default_model())
-                    engine.check(mode, model)
+                    ensemble = engine.check(mode, model, str(form.get("ensemble") or "1"))
                     upload = form.get("image")
                     if not isinstance(upload, UploadFile):
                         raise UploadError("no image: send the file in a multipart field named 'image'")
                     data = await upload.read(cfg.max_bytes + 1)
                 notes: list[str] = []
-                result = await engine.run(engine.process, mode, model, data, notes)
+                result = await engine.run(engine.process, mode, model, data, notes, ensemble)
         except UploadError as e:
             return _error(str(e), e.status)
         except _TooLarge:

@@ -90,14 +90,19 @@ class Engine:
     def modes() -> dict[str, bool]:
         return {"crop": True, "whole": whole_photo_class() is not None}
 
-    def check(self, mode: str, model: str) -> None:
-        """Refuse an unknown mode or model before any upload is decoded."""
+    def check(self, mode: str, model: str, ensemble: str = "1") -> int:
+        """Refuse an unknown mode, model or ensemble size before any upload is decoded; the ensemble size."""
+        from pkdn.restore import ENSEMBLES
+
+        if ensemble not in {str(n) for n in ENSEMBLES}:
+            raise UploadError(f"unknown ensemble {ensemble!r}; use one of: {', '.join(map(str, ENSEMBLES))}")
         if mode not in MODES:
             raise UploadError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
         if model not in SHIPPED_MODELS:
             raise UploadError(f"unknown model {model!r}; use one of: {', '.join(SHIPPED_MODELS)}")
         if mode == "whole" and whole_photo_class() is None:
             raise UploadError("whole-photo mode is not installed in this pkdn; use mode=crop on a face crop", 400)
+        return int(ensemble)
 
     @property
     def in_flight(self) -> int:
@@ -124,20 +129,20 @@ class Engine:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ the work
-    def _get(self, mode: str, name: str) -> Any:
+    def _get(self, mode: str, name: str, ensemble: int = 1) -> Any:
         """Load a model (or whole-photo pipeline) on first use and keep it."""
-        key = (mode, name)
+        key = (mode, name, ensemble)
         with self._load_lock:
             if key not in self._loaded:
                 if mode == "crop":
                     from pkdn.restore import Restorer
 
-                    self._loaded[key] = Restorer(name, device=self.config.device)
+                    self._loaded[key] = Restorer(name, device=self.config.device, ensemble=ensemble)
                 else:
-                    self._loaded[key] = whole_photo_class()(model=name, device=self.config.device)
+                    self._loaded[key] = whole_photo_class()(model=name, device=self.config.device, ensemble=ensemble)
             return self._loaded[key]
 
-    def process(self, mode: str, model: str, data: bytes, notes: list[str]) -> Result:
+    def process(self, mode: str, model: str, data: bytes, notes: list[str], ensemble: int = 1) -> Result:
         """Decode, super-resolve and encode one upload (runs on a worker thread)."""
         from pkdn.serve.upload import decode_upload
 
@@ -151,11 +156,11 @@ class Engine:
         )
         del data
         if mode == "crop":
-            out = self._get(mode, model).image(img)
+            out = self._get(mode, model, ensemble).image(img)
             faces: list[dict[str, Any]] = []
         else:
             try:
-                res = self._get(mode, model)(img)
+                res = self._get(mode, model, ensemble)(img)
             except ValueError as e:  # the pipeline's own limits (PhotoError): one line, the client's to fix
                 msg = " ".join(str(e).split())
                 raise UploadError(msg, 413 if "too large" in msg else 422) from None

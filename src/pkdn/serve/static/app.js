@@ -64,6 +64,7 @@ async function run() {
   form.append("image", state.file);
   form.append("mode", mode());
   form.append("model", $("model").value);
+  form.append("ensemble", $("ensemble").value);
   try {
     const resp = await fetch("/api/sr", { method: "POST", body: form, signal: abort.signal });
     if (!resp.ok) {
@@ -146,6 +147,7 @@ function setup() {
     r.addEventListener("change", () => { $("mode-help").textContent = HELP[mode()]; if (state.file) run(); });
   }
   $("model").addEventListener("change", () => { if (state.file) run(); });
+  $("ensemble").addEventListener("change", () => { if (state.file) run(); });
   for (const r of document.querySelectorAll('input[name="view"]')) {
     r.addEventListener("change", () => {
       const side = document.querySelector('input[name="view"]:checked').value === "side";
