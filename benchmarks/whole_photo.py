@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from pkdn.faces import WholePhotoSR, photo
 from pkdn.faces.synthetic import TrueFace, background_images, make_photo
+from pkdn.restore import ENSEMBLES
 
 BUCKETS = [(12, 16), (16, 18), (18, 24), (24, 32), (32, 40.01)]
 POLICIES = {"all native": 0.0, "aligned <= 18 px": 18.0, "all aligned": 1e9}
@@ -106,7 +107,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--photo-degrade", choices=["none", "jpeg", "camera"], default="none")
     ap.add_argument("--skip-pass", action="store_true", help="leave out the (slow) whole-photo network pass")
-    ap.add_argument("--ensemble", type=int, default=1, choices=[1, 2, 8], help="self-ensemble views (docs/cli.md)")
+    ap.add_argument("--ensemble", type=int, default=1, choices=ENSEMBLES, help="self-ensemble views (docs/cli.md)")
     ap.add_argument("--upscales", help="the detector's pyramid levels above x1, e.g. 6,3 (default: the shipped ones)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)

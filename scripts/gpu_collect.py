@@ -3,7 +3,10 @@
 Most important first: the folders in the order given, each run's model, config and
 log before any resumable state (``last.pt``, which only a paused run has), so that
 what does not fit is what can be retrained. A finished run's ``last.pt``, every
-``last.safetensors`` (the model at the last step; ``best`` is what is used) and TensorBoard files stay behind.  ``python scripts/gpu_collect.py OUT FOLDER...``
+``last.safetensors`` (the model at the last step; ``best`` is what is used) and
+TensorBoard files stay behind::
+
+    python scripts/gpu_collect.py OUT FOLDER...
 """
 
 from __future__ import annotations

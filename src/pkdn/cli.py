@@ -132,6 +132,20 @@ def _warn(cmd: str, msg: str) -> None:
     print(f"pkdn {cmd}: warning: {msg}", file=sys.stderr, flush=True)
 
 
+def _add_ensemble(p: argparse.ArgumentParser) -> None:
+    """``--ensemble`` of `pkdn sr` and `pkdn eval`: the self-ensemble of :class:`pkdn.restore.Restorer`."""
+    from pkdn.restore import ENSEMBLES
+
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        choices=ENSEMBLES,
+        default=1,
+        metavar="N",
+        help="average N mirrored/rotated views of each face: 1 (default), 2 or 8 (more PSNR for N times the compute)",
+    )
+
+
 def _add_sr(sub: argparse._SubParsersAction) -> None:
     from pkdn.restore import DEFAULT_BATCH_SIZE, MAX_SIDE, PRECISIONS
 
@@ -163,14 +177,7 @@ def _add_sr(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="auto (default): bf16 autocast where the CPU computes bf16 natively, else float32; the choice is printed",
     )
-    p.add_argument(
-        "--ensemble",
-        type=int,
-        choices=[1, 2, 8],
-        default=1,
-        metavar="N",
-        help="average N mirrored/rotated views of each face: 1 (default), 2 or 8 (more PSNR for N times the compute)",
-    )
+    _add_ensemble(p)
     p.add_argument(
         "--batch-size",
         type=int,
@@ -361,14 +368,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help=f"faces per forward pass (default {DEFAULT_BATCH_SIZE})",
     )
-    p.add_argument(
-        "--ensemble",
-        type=int,
-        choices=[1, 2, 8],
-        default=1,
-        metavar="N",
-        help="average N mirrored/rotated views of each face: 1 (default), 2 or 8 (more PSNR for N times the compute)",
-    )
+    _add_ensemble(p)
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.set_defaults(func=_run_eval)
 

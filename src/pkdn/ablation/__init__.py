@@ -108,6 +108,12 @@ def _prune(run: Run) -> None:
             p.unlink()
 
 
+def _start(run: Run) -> None:
+    """Before a run trains: its folder, and its teacher's hash (or the refusal of a changed teacher)."""
+    run.folder.mkdir(parents=True, exist_ok=True)
+    _check_teacher(run)
+
+
 def _train_child(cfg: TrainConfig, stop_after: int | None, max_minutes: float | None, threads: int) -> None:
     """One run in a worker process; CPU threads are split between the parallel runs unless the config sets them."""
     import torch
@@ -140,8 +146,7 @@ def _train_parallel(
         for run in todo:
             if (run.folder / "config.yaml").is_file():
                 _check_same(run)
-            run.folder.mkdir(parents=True, exist_ok=True)
-            _check_teacher(run)
+            _start(run)
         say(f"training {len(todo)} runs, {min(jobs, len(todo))} at a time: {', '.join(r.name for r in todo)}")
         with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx) as pool:
             futures = [pool.submit(_train_child, r.cfg, stop_after, left, threads) for r in todo]
@@ -165,6 +170,8 @@ def run_ablation(
     many steps. Either way a later call continues where this one stopped.
     ``jobs`` > 1 trains that many runs at once (teachers, then students).
     """
+    if jobs < 1:  # before anything is written or scored
+        raise ValueError(f"ablate: --jobs must be at least 1, not {jobs}")
     from pkdn.checkpoint import load_model
     from pkdn.device import resolve_device
     from pkdn.train.loop import train
@@ -184,8 +191,6 @@ def run_ablation(
 
     bicubic = scored(out / "bicubic.json", None)
     t0, stopped, scores = time.time(), False, {}
-    if jobs < 1:
-        raise ValueError(f"ablate: --jobs must be at least 1, not {jobs}")
     if jobs > 1:
         _train_parallel(runs, jobs, stop_after, None if max_minutes is None else t0 + 60 * max_minutes, say)
         stopped = any(status(r) != "done" for r in runs)  # paused runs continue in the next invocation
@@ -203,8 +208,7 @@ def run_ablation(
                 f"[{i}/{len(runs)}] {run.name}: {'resuming' if state == 'partial' else 'training'} "
                 f"({run.cfg.steps} steps) in {run.folder}"
             )
-            run.folder.mkdir(parents=True, exist_ok=True)
-            _check_teacher(run)
+            _start(run)
             train(run.cfg, resume=True, progress=progress, stop_after=stop_after, max_minutes=left)
             if not finished(run):
                 say(f"[{i}/{len(runs)}] {run.name}: paused; run the same command again to continue")
