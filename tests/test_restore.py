@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +9,7 @@ import torch
 from PIL import Image
 
 from _eval_helpers import student_path, write_lr_faces
+from _torchrun import torchrun_pkdn
 from pkdn import metrics
 from pkdn.imageio import to_float_tensor
 from pkdn.restore import Restorer, choose_precision
@@ -66,30 +64,7 @@ def test_torchrun_splits_the_inputs_across_processes(model_file, faces, tmp_path
     bad = folder.parent / "bad" / "broken.png"
     bad.write_text("not a png")
     out = tmp_path / "out"
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "pkdn.cli",
-        "sr",
-        str(folder),
-        str(bad),
-        "-o",
-        str(out),
-        "--model",
-        str(model_file),
-        "--no-progress",
-    ]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    r = torchrun_pkdn(["sr", str(folder), str(bad), "-o", str(out), "--model", str(model_file), "--no-progress"])
     assert r.returncode != 0 and sorted(p.stem for p in out.glob("*.png")) == sorted(hrs), r.stderr[-3000:]
     summaries = [line for line in r.stdout.splitlines() if line.startswith("wrote ")]
     assert len(summaries) == 1 and "wrote 6 image(s)" in summaries[0] and "by 2 processes" in summaries[0]

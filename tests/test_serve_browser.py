@@ -50,6 +50,19 @@ def browser():
     driver.quit()
 
 
+def _wait_for_result(browser, wait) -> None:
+    """Until the result image is ready or the error line shows; then there must be no error."""
+    from selenium.webdriver.common.by import By
+
+    wait.until(
+        lambda d: (
+            d.find_element(By.ID, "after").get_attribute("data-ready") == "1"
+            or d.find_element(By.ID, "error").is_displayed()
+        )
+    )
+    assert not browser.find_element(By.ID, "error").is_displayed(), browser.find_element(By.ID, "error").text
+
+
 def test_page_super_resolves_an_uploaded_face(browser, server, celeba, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -69,13 +82,7 @@ def test_page_super_resolves_an_uploaded_face(browser, server, celeba, tmp_path)
         "models"
     ]
     browser.find_element(By.ID, "file").send_keys(str(face))  # choosing a file starts the work
-    wait.until(
-        lambda d: (
-            d.find_element(By.ID, "after").get_attribute("data-ready") == "1"
-            or d.find_element(By.ID, "error").is_displayed()
-        )
-    )
-    assert not browser.find_element(By.ID, "error").is_displayed(), browser.find_element(By.ID, "error").text
+    _wait_for_result(browser, wait)
     after = browser.find_element(By.ID, "after")
     assert after.is_displayed()
     size = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", after)
@@ -133,13 +140,7 @@ def test_page_outlines_faces_in_a_whole_photo(browser, server, celeba, tmp_path)
         lambda d: "Working..." in d.find_element(By.ID, "status").text
     )
     assert "busy" in browser.find_element(By.ID, "status").get_attribute("class")
-    wait.until(
-        lambda d: (
-            d.find_element(By.ID, "after").get_attribute("data-ready") == "1"
-            or d.find_element(By.ID, "error").is_displayed()
-        )
-    )
-    assert not browser.find_element(By.ID, "error").is_displayed(), browser.find_element(By.ID, "error").text
+    _wait_for_result(browser, wait)
     after = browser.find_element(By.ID, "after")
     size = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", after)
     assert size == [photo.width * 8, photo.height * 8]

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from _torchrun import torchrun_pkdn
 from pkdn.checkpoint import load_model, read_metadata
 from pkdn.cli import main as cli
 from pkdn.config import config_from_dict, load_config
@@ -124,23 +122,7 @@ def test_ddp_two_gloo_processes_match_one_process(tmp_path, prepared_small):
     assert cli(["train", "teacher", "--config", str(_config(one, prepared_small, **common)), "--no-progress"]) == 0
     two = tmp_path / "two"
     two.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "pkdn.cli",
-        "train",
-        "teacher",
-        "--config",
-        str(_config(two, prepared_small, **common)),
-        "--no-progress",
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = torchrun_pkdn(["train", "teacher", "--config", str(_config(two, prepared_small, **common)), "--no-progress"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     end = _events(two / "run_teacher", "end")[0]
     assert end["ranks_in_sync"] and len(end["rank_digests"]) == 2  # both ranks hold the same weights
