@@ -172,25 +172,38 @@ def test_ablate_runs_the_whole_table_resumes_and_reuses(tmp_path, prepared_small
     assert (out / "table.md").read_text() == printed and printed.strip() in again
     assert logs == {n: (out / n / "log.jsonl").read_text() for n in RUNS}
 
+    # The repository keeps scores, configs and logs, not weights: without them the table is still reused.
+    for w in out.rglob("*.safetensors"):
+        w.unlink()
+    assert cli(["ablate", str(cfg), "--no-progress"]) == 0
+    again = capsys.readouterr().out
+    assert again.count("finished earlier, reused") == len(RUNS) and (out / "table.md").read_text() == printed
+
     # A changed experiment is refused rather than mixed with finished runs of the old one.
     assert cli(["ablate", str(cfg), "--set", "student.steps=7", "--no-progress"]) == 2
     assert "was trained with another config (differs in ['steps'])" in capsys.readouterr().err
 
 
 def test_ablate_jobs_trains_runs_in_parallel_with_the_same_results(tmp_path, prepared_small, capsys):
-    """--jobs trains teachers, then students, in separate processes; each run is the same run as sequentially."""
+    """--jobs trains runs in separate processes, students once their teacher is done; each is the same run as alone.
+
+    A try (another way to distil, at the same student budget) is one more student, paired like the others."""
     cfg = _config(tmp_path, prepared_small)
     acfg = yaml.safe_load(cfg.read_text())
     acfg["students"] = {"full": [0], "none": [0]}
     acfg["teachers"] = {"full": {}}
+    acfg["tries"] = {"ts1": {"teacher": "full", "seeds": [0], "student": {"distill": {"lambda_ts": 1.0}}}}
     small = tmp_path / "small.yaml"
     small.write_text(yaml.safe_dump(acfg))
     assert cli(["ablate", str(small), "--no-progress", "--set", f"out_dir={tmp_path / 'seq'}"]) == 0
     assert cli(["ablate", str(small), "--no-progress", "--jobs", "2", "--set", f"out_dir={tmp_path / 'par'}"]) == 0
     out = capsys.readouterr().out
-    assert "training 1 runs, 1 at a time: teacher_full" in out
-    assert "training 2 runs, 2 at a time: student_full_s0, student_none_s0" in out
-    for name in ("teacher_full", "student_full_s0", "student_none_s0"):
+    lines = out.splitlines()
+    # the no-distillation student does not wait for the teacher; the distilled ones start once it has finished
+    assert lines.index("queued student_none_s0") < lines.index("finished teacher_full"), out
+    assert lines.index("finished teacher_full") < lines.index("queued student_full_s0"), out
+    assert lines.index("finished teacher_full") < lines.index("queued try_ts1_s0"), out
+    for name in ("teacher_full", "student_full_s0", "student_none_s0", "try_ts1_s0"):
         seq, par = (load_model(tmp_path / d / name / "best.safetensors") for d in ("seq", "par"))
         for (k, a), b in zip(seq.state_dict().items(), par.state_dict().values(), strict=True):
             assert torch.equal(a, b), (name, k)
@@ -198,4 +211,15 @@ def test_ablate_jobs_trains_runs_in_parallel_with_the_same_results(tmp_path, pre
     assert seq_table == (tmp_path / "par" / "table.md").read_text().replace(
         str(tmp_path / "par"), str(tmp_path / "seq")
     )
+    assert yaml.safe_load((tmp_path / "par" / "try_ts1_s0" / "config.yaml").read_text())["distill"]["lambda_ts"] == 1.0
+    full, none, ts1 = (
+        Scores.load(tmp_path / "par" / n / "scores.json") for n in RUNS[5:6] + RUNS[7:8] + ["try_ts1_s0"]
+    )
+    row = _rows(seq_table)[("try `ts1`: from PFB + FFB (full) `full`, distill.lambda_ts=1.0", "0")]
+    assert row[6] == f"{np.mean(np.array(ts1.psnr) - np.array(none.psnr)):+.3f}" and row[9] == "0"
     assert cli(["ablate", str(small), "--no-progress", "--jobs", "0"]) == 2
+    # a try keeps the students' budget: its steps are the students' steps
+    acfg["tries"]["ts1"]["student"]["steps"] = 3
+    small.write_text(yaml.safe_dump(acfg))
+    assert cli(["ablate", str(small), "--no-progress"]) == 2
+    assert "tries.ts1.student: may not set ['steps']" in capsys.readouterr().err

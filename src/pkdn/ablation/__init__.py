@@ -19,7 +19,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from pkdn.ablation.scores import Scores, cached, eval_names, score
-from pkdn.ablation.spec import AblationConfig, Run, dump_ablation, load_ablation, plan
+from pkdn.ablation.spec import AblationConfig, Run, dump_ablation, load_ablation, plan, teacher_of
 from pkdn.ablation.table import markdown
 from pkdn.config import TrainConfig, config_from_dict
 from pkdn.fileio import atomic_write
@@ -46,12 +46,13 @@ def _events(run: Run) -> list[dict[str, Any]]:
 
 
 def finished(run: Run) -> bool:
+    """Trained to its step count, with its weights or, where they were not kept (the repository), its scores."""
     ends = [e for e in _events(run) if e["event"] in ("end", "pause")]
     return (
         bool(ends)
         and ends[-1]["event"] == "end"
         and ends[-1]["step"] >= run.cfg.steps
-        and (run.folder / "best.safetensors").is_file()
+        and any((run.folder / f).is_file() for f in ("best.safetensors", "scores.json"))
     )
 
 
@@ -90,6 +91,13 @@ def _check_teacher(run: Run) -> None:
     """A distilled student records its teacher's hash; a retrained teacher makes it stale."""
     if not run.cfg.teacher:
         return
+    if not Path(run.cfg.teacher).is_file():
+        if finished(run):  # a finished student of a teacher whose weights were not kept: its mark says which
+            return
+        raise ValueError(
+            f"{run.folder}: its teacher {run.cfg.teacher} has no weights here (the repository keeps scores and "
+            "logs, not weights); delete the teacher's folder to retrain it"
+        )
     mark, digest = run.folder / "teacher.sha256", _sha256(Path(run.cfg.teacher))
     if not mark.is_file():
         atomic_write(mark, lambda tmp: Path(tmp).write_text(digest + "\n"))
@@ -114,44 +122,97 @@ def _start(run: Run) -> None:
     _check_teacher(run)
 
 
-def _train_child(cfg: TrainConfig, stop_after: int | None, max_minutes: float | None, threads: int) -> None:
-    """One run in a worker process; CPU threads are split between the parallel runs unless the config sets them."""
+def _scored(acfg: AblationConfig, names: list[str], path: Path, weights: Path | None, parsing: str, dev: Any) -> Scores:
+    """The cached scores at ``path``, or those of the model in ``weights`` (None: bicubic), computed and saved."""
+    from pkdn.checkpoint import load_model
+
+    s = cached(path, acfg.eval_split, names)
+    if s is None and weights is not None and not weights.is_file():
+        raise ValueError(
+            f"{path}: scores of other faces than {acfg.eval_split} ({len(names)}) and no {weights.name} "
+            f"to score again; delete {path.parent} to retrain it"
+        )
+    if s is None:
+        model = None if weights is None else load_model(weights)
+        s = score(model, acfg.data_root, acfg.eval_split, acfg.eval_limit, parsing, dev)
+        s.save(path)
+    return s
+
+
+def _score_run(acfg: AblationConfig, names: list[str], run: Run, dev: Any) -> Scores:
+    return _scored(acfg, names, run.folder / "scores.json", run.folder / "best.safetensors", run.cfg.data.parsing, dev)
+
+
+def _train_child(
+    run: Run, acfg: AblationConfig, names: list[str], stop_after: int | None, deadline: float | None, threads: int
+) -> None:
+    """One run in a worker process, scored there once finished (beside the runs still training).
+
+    CPU threads are split between the parallel runs unless the config sets them. ``deadline`` is absolute
+    (time.time()): a run queued behind others gets only what is left when it starts.
+    """
+    max_minutes = None if deadline is None else (deadline - time.time()) / 60
+    if max_minutes is not None and max_minutes <= 0:
+        return
     import torch
 
+    from pkdn.device import resolve_device
     from pkdn.train.loop import train
 
-    if not cfg.threads:
+    if not run.cfg.threads:
         torch.set_num_threads(threads)
-    train(cfg, resume=True, progress=False, stop_after=stop_after, max_minutes=max_minutes)
+    train(run.cfg, resume=True, progress=False, stop_after=stop_after, max_minutes=max_minutes)
+    if finished(run):
+        _score_run(acfg, names, run, resolve_device(run.cfg.device))
 
 
 def _train_parallel(
-    runs: list[Run], jobs: int, stop_after: int | None, deadline: float | None, say: Callable[[str], None]
+    acfg: AblationConfig,
+    names: list[str],
+    runs: list[Run],
+    jobs: int,
+    stop_after: int | None,
+    deadline: float | None,
+    say: Callable[[str], None],
 ) -> None:
-    """Train the unfinished runs ``jobs`` at a time: the teachers first, then the students that need them.
+    """Train the unfinished runs ``jobs`` at a time, each as soon as what it needs is there.
 
-    Why: a lite run on a GPU (or a many-core CPU) leaves most of the machine idle,
-    so independent runs share it. Each run is its own process (spawned, so CUDA
-    works), resumable and logged exactly as in the sequential path.
+    Why: a lite run on a GPU (or a many-core CPU) leaves most of the machine
+    idle, so independent runs share it. Teachers and the no-distillation
+    students start at once; a distilled student starts when its teacher has
+    finished, not when the slowest teacher has. Runs start in plan order (the
+    table's rows before the tries). Each run is its own process (spawned, so
+    CUDA works), resumable and logged exactly as in the sequential path; the
+    students of a teacher that paused wait for the next invocation.
     """
     ctx = multiprocessing.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    for wave in ([r for r in runs if r.is_teacher], [r for r in runs if not r.is_teacher]):
-        todo = [r for r in wave if status(r) != "done"]
-        left = None if deadline is None else (deadline - time.time()) / 60
-        if not todo or (left is not None and left <= 0):
-            continue
-        if any(not finished(t) for t in runs if t.is_teacher and any(s.cfg.teacher for s in todo)):
-            return  # a teacher paused: its students wait for the next invocation
-        for run in todo:
-            if (run.folder / "config.yaml").is_file():
-                _check_same(run)
-            _start(run)
-        say(f"training {len(todo)} runs, {min(jobs, len(todo))} at a time: {', '.join(r.name for r in todo)}")
-        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx) as pool:
-            futures = [pool.submit(_train_child, r.cfg, stop_after, left, threads) for r in todo]
-            for f in futures:
+    waiting = [r for r in runs if status(r) != "done"]
+    if not waiting:
+        return
+    say(f"training {len(waiting)} runs, {jobs} at a time, each student once its teacher has finished")
+    with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+        running: dict[Future, Run] = {}
+        while True:
+            left = None if deadline is None else (deadline - time.time()) / 60
+            for run in [r for r in waiting if (t := teacher_of(r, runs)) is None or finished(t)]:
+                if left is not None and left <= 0:
+                    break
+                if (run.folder / "config.yaml").is_file():
+                    _check_same(run)
+                _start(run)
+                say(f"queued {run.name}")
+                running[pool.submit(_train_child, run, acfg, names, stop_after, deadline, threads)] = run
+                waiting.remove(run)
+            if not running:
+                return
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in done:
                 f.result()
+                run = running.pop(f)
+                say(
+                    f"{'finished' if finished(run) else 'paused' if status(run) == 'partial' else 'not started'} {run.name}"
+                )
 
 
 def run_ablation(
@@ -172,7 +233,6 @@ def run_ablation(
     """
     if jobs < 1:  # before anything is written or scored
         raise ValueError(f"ablate: --jobs must be at least 1, not {jobs}")
-    from pkdn.checkpoint import load_model
     from pkdn.device import resolve_device
     from pkdn.train.loop import train
 
@@ -182,17 +242,12 @@ def run_ablation(
     runs, dev = plan(acfg), resolve_device(device)
     names = eval_names(acfg.data_root, acfg.eval_split, acfg.eval_limit)
 
-    def scored(path: Path, model: Any, parsing: str = "full") -> Scores:
-        s = cached(path, acfg.eval_split, names)
-        if s is None:
-            s = score(model() if model else None, acfg.data_root, acfg.eval_split, acfg.eval_limit, parsing, dev)
-            s.save(path)
-        return s
-
-    bicubic = scored(out / "bicubic.json", None)
+    bicubic = _scored(acfg, names, out / "bicubic.json", None, "full", dev)
     t0, stopped, scores = time.time(), False, {}
     if jobs > 1:
-        _train_parallel(runs, jobs, stop_after, None if max_minutes is None else t0 + 60 * max_minutes, say)
+        _train_parallel(
+            acfg, names, runs, jobs, stop_after, None if max_minutes is None else t0 + 60 * max_minutes, say
+        )
         stopped = any(status(r) != "done" for r in runs)  # paused runs continue in the next invocation
     for i, run in enumerate(runs, 1):
         state = status(run)
@@ -217,8 +272,7 @@ def run_ablation(
         else:
             _check_teacher(run)
             say(f"[{i}/{len(runs)}] {run.name}: finished earlier, reused")
-        best = run.folder / "best.safetensors"
-        scores[run.name] = scored(run.folder / "scores.json", lambda best=best: load_model(best), run.cfg.data.parsing)
+        scores[run.name] = _score_run(acfg, names, run, dev)
         _prune(run)
     table = markdown(acfg, runs, scores, bicubic)
     atomic_write(out / "table.md", lambda tmp: Path(tmp).write_text(table + "\n"))

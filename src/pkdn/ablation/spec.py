@@ -3,8 +3,11 @@
 One YAML file describes the whole of Table 2: a base config for every
 teacher run and every student run (plain :class:`pkdn.config.TrainConfig`
 mappings, so every switch of ``pkdn train`` is available), the teacher
-variants (model overrides such as ``use_ffb: false``) and, for each teacher
-variant and for ``none`` (no distillation), the seeds of its students. Every
+variants (model overrides such as ``use_ffb: false``), for each teacher
+variant and for ``none`` (no distillation), the seeds of its students, and
+``tries``: students distilled another way (a teacher variant plus student
+overrides such as a longer distillation), trained at the same student budget
+and paired against the same no-distillation students. Every
 run is an ordinary ``pkdn train`` run folder under ``out_dir``, so the one
 training loop trains it, resumes it and records its exact config.
 """
@@ -43,6 +46,12 @@ class AblationConfig:
     student: dict[str, Any] = field(default_factory=dict)  # base TrainConfig of every student run
     teachers: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(DEFAULT_TEACHERS))
     students: dict[str, list[int]] = field(default_factory=lambda: copy.deepcopy(DEFAULT_STUDENTS))
+    # name -> {teacher: variant, seeds: [...], student: {TrainConfig overrides}}: other ways to distil
+    tries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+#: What a try may not change: its identity in the table, and the student budget every row shares.
+_FIXED_IN_TRIES = ("stage", "out_dir", "teacher", "seed", "steps", "batch_size", "init")
 
 
 @dataclass
@@ -52,6 +61,8 @@ class Run:
     name: str
     cfg: TrainConfig
     variant: str  # teacher variant (teachers and distilled students) or NO_DISTILL
+    trial: str | None = None  # the name of its entry in `tries`, if it is one
+    changes: dict[str, Any] = field(default_factory=dict)  # a try's student overrides, for the table
 
     @property
     def folder(self) -> Path:
@@ -87,10 +98,24 @@ def ablation_from_dict(data: dict[str, Any]) -> AblationConfig:
                 f"ablation config: students.{key}: no such teacher variant "
                 f"(teachers: {sorted(acfg.teachers)}, or {NO_DISTILL!r} for no distillation)"
             )
-        if not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds):
-            raise ValueError(f"ablation config: students.{key}: a list of distinct seeds, not {seeds!r}")
+        _check_seeds(f"students.{key}", seeds)
+    for name, spec in acfg.tries.items():
+        where = f"ablation config: tries.{name}"
+        if not isinstance(spec, dict) or sorted(spec) != ["seeds", "student", "teacher"]:
+            raise ValueError(f"{where}: a mapping of exactly teacher, seeds and student, not {spec!r}")
+        if spec["teacher"] not in acfg.teachers:
+            raise ValueError(f"{where}.teacher: no such teacher variant {spec['teacher']!r} ({sorted(acfg.teachers)})")
+        _check_seeds(f"tries.{name}.seeds", spec["seeds"])
+        fixed = sorted(set(spec["student"] or {}) & set(_FIXED_IN_TRIES))
+        if fixed:
+            raise ValueError(f"{where}.student: may not set {fixed} (a try keeps the students' budget and identity)")
     plan(acfg)  # every run's TrainConfig must validate now, not hours into the ablation
     return acfg
+
+
+def _check_seeds(where: str, seeds: Any) -> None:
+    if not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"ablation config: {where}: a list of distinct seeds, not {seeds!r}")
 
 
 def load_ablation(path: str | os.PathLike, overrides: list[str] | None = None) -> AblationConfig:
@@ -121,12 +146,14 @@ def plan(acfg: AblationConfig) -> list[Run]:
         name = f"teacher_{variant}"
         over = _merge(data, {"stage": "teacher", "out_dir": str(out / name), "model": {"overrides": dict(model_over)}})
         runs.append(Run(name, _train_config(acfg.teacher, over, name), variant))
-    for variant, seeds in acfg.students.items():
+    groups = [(f"student_{v}", v, None, seeds, {}) for v, seeds in acfg.students.items()]
+    groups += [(f"try_{t}", s["teacher"], t, s["seeds"], s["student"] or {}) for t, s in acfg.tries.items()]
+    for prefix, variant, trial, seeds, changes in groups:
         for seed in seeds:
-            name = f"student_{variant}_s{seed}"
+            name = f"{prefix}_s{seed}"
             distill = variant != NO_DISTILL
             over = _merge(
-                data,
+                _merge(data, changes),
                 {
                     "stage": "student",
                     "out_dir": str(out / name),
@@ -135,5 +162,12 @@ def plan(acfg: AblationConfig) -> list[Run]:
                     "distill": {"enabled": distill},
                 },
             )
-            runs.append(Run(name, _train_config(acfg.student, over, name), variant))
+            runs.append(Run(name, _train_config(acfg.student, over, name), variant, trial, dict(changes)))
     return runs
+
+
+def teacher_of(run: Run, runs: list[Run]) -> Run | None:
+    """The teacher run a distilled student needs (None for teachers and no-distillation students)."""
+    if run.is_teacher or not run.cfg.teacher:
+        return None
+    return next(r for r in runs if r.is_teacher and r.variant == run.variant)

@@ -32,7 +32,28 @@ def teacher_label(run: Run) -> str:
         (False, False): "without PFB and FFB",
         (False, True): "without PFB",
     }[(pfb, ffb)]
-    return f"{what} `{run.variant}`"
+    size = ", ".join(f"{k}={v}" for k, v in o.items() if k not in ("use_pfb", "use_ffb"))
+    return f"{what}{', ' + size if size else ''} `{run.variant}`"
+
+
+def _flat(changes: dict, prefix: str = "") -> list[str]:
+    """{'distill': {'lambda_ts': 1.0}} -> ['distill.lambda_ts=1.0']: a try's overrides as --set would say them."""
+    out = []
+    for k, v in changes.items():
+        out += _flat(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}={v}"]
+    return out
+
+
+def _group(run: Run) -> str:
+    """Seeds of one group share a row label and a spread line; a try never mixes with the plain students."""
+    return f"try `{run.trial}`" if run.trial else run.variant
+
+
+def student_label(run: Run, teachers: dict[str, Run]) -> str:
+    if run.variant == NO_DISTILL:
+        return "no distillation"
+    label = f"from {teacher_label(teachers[run.variant])}"
+    return f"try `{run.trial}`: {label}, {' '.join(_flat(run.changes)) or 'no other change'}" if run.trial else label
 
 
 def paired(a: Scores, b: Scores) -> tuple[float, float, float]:
@@ -54,7 +75,7 @@ def _reference(run: Run, nokd: dict[int, Scores]) -> tuple[int, Scores] | None:
     if not nokd:
         return None
     seed = run.cfg.seed if run.cfg.seed in nokd else next(iter(nokd))
-    if run.variant == NO_DISTILL and seed == run.cfg.seed:
+    if run.variant == NO_DISTILL and not run.trial and seed == run.cfg.seed:
         first = next(iter(nokd))
         if first == seed:
             return None  # the reference itself
@@ -92,7 +113,7 @@ def markdown(acfg: AblationConfig, runs: list[Run], scores: dict[str, Scores | N
     nokd = {
         r.cfg.seed: scores[r.name]
         for r in runs
-        if not r.is_teacher and r.variant == NO_DISTILL and scores.get(r.name) is not None
+        if not r.is_teacher and r.variant == NO_DISTILL and not r.trial and scores.get(r.name) is not None
     }
     lines += [
         "",
@@ -121,7 +142,7 @@ def markdown(acfg: AblationConfig, runs: list[Run], scores: dict[str, Scores | N
     effects: dict[str, dict[int, float]] = {}
     teachers = {r.variant: r for r in runs if r.is_teacher}
     for r in (r for r in runs if not r.is_teacher):
-        label = "no distillation" if r.variant == NO_DISTILL else f"from {teacher_label(teachers[r.variant])}"
+        label = student_label(r, teachers)
         s = scores.get(r.name)
         if s is None:
             lines.append(_row([label, str(r.cfg.seed), str(r.cfg.steps), "not run yet"] + [""] * 6))
@@ -132,7 +153,7 @@ def markdown(acfg: AblationConfig, runs: list[Run], scores: dict[str, Scores | N
             pair = ["reference" if r.variant == NO_DISTILL else "", "", "", ""]
         else:
             d, se, up = paired(s, ref[1])
-            effects.setdefault(r.variant, {})[r.cfg.seed] = d
+            effects.setdefault(_group(r), {})[r.cfg.seed] = d
             pair = [f"{d:+.3f}", f"{se:.3f}", f"{100 * up:.0f} %", str(ref[0])]
         lines.append(_row([label, str(r.cfg.seed), str(r.cfg.steps), f"{p:.2f}", f"{ss:.4f}", f"{p - bp:+.2f}", *pair]))
     lines += [
@@ -151,12 +172,18 @@ def _spread(runs: list[Run], scores: dict[str, Scores | None], effects: dict[str
     groups: dict[str, list[tuple[int, float]]] = {}
     for r in runs:
         if not r.is_teacher and scores.get(r.name) is not None:
-            groups.setdefault(r.variant, []).append((r.cfg.seed, scores[r.name].mean()[0]))
+            groups.setdefault(_group(r), []).append((r.cfg.seed, scores[r.name].mean()[0]))
     for variant, vals in groups.items():
         if len(vals) < 2:
             continue
         ps = [p for _, p in vals]
-        who = "no-distillation students" if variant == NO_DISTILL else f"students from `{variant}`"
+        who = (
+            "no-distillation students"
+            if variant == NO_DISTILL
+            else variant
+            if variant.startswith("try ")
+            else f"students from `{variant}`"
+        )
         line = (
             f"- Seed spread, {who}: mean PSNR "
             + ", ".join(f"{p:.3f} (seed {s})" for s, p in vals)
