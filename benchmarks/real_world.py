@@ -10,8 +10,8 @@ Test sets (all from the same HR faces, fixed seed; built once into --work):
   foreign-*  two degradations that are not pkdn's (OpenCV, fixed parameters), to see generalisation:
             opencv: Gaussian blur (sigma 1.5 HR px), cv2.resize INTER_LINEAR without antialiasing, cv2 JPEG 50;
             reshared: area shrink to 32 px, JPEG 60, bicubic shrink to 16 px, JPEG 75 (a picture shared twice).
-Prints one Markdown table (PSNR / SSIM, Y channel, 8-px border), the paired per-face difference of the first
-two models on each set with its standard error, and writes a grid of degraded faces.
+Prints one Markdown table (PSNR / SSIM, Y channel, 8-px border), the paired per-face difference of every
+model against each one named before it, on each set, with its standard error, and writes a grid of degraded faces.
 """
 
 from __future__ import annotations
@@ -98,12 +98,13 @@ def main() -> int:
         )
         cells = [f"{res.mean(m)[0]:.2f} / {res.mean(m)[1]:.4f}" for m in res.methods]
         lines.append(f"| {label} ({len(res.names)}) | " + " | ".join(cells) + " |")
-        if len(names) >= 2:
-            d = np.asarray(res.psnr[names[1]]) - np.asarray(res.psnr[names[0]])
-            paired.append(
-                f"{label}: {names[1]} - {names[0]} = {d.mean():+.3f} dB (s.e. {d.std(ddof=1) / np.sqrt(len(d)):.3f}), "
-                f"better on {100 * (d > 0).mean():.0f}% of faces"
-            )
+        for j, later in enumerate(names):  # every model against each one named before it
+            for earlier in names[:j]:
+                d = np.asarray(res.psnr[later]) - np.asarray(res.psnr[earlier])
+                paired.append(
+                    f"{label}: {later} - {earlier} = {d.mean():+.3f} dB "
+                    f"(s.e. {d.std(ddof=1) / np.sqrt(len(d)):.3f}), better on {100 * (d > 0).mean():.0f}% of faces"
+                )
         if label == "degraded" and args.grid:
             save_png(evaluate.comparison_grid(kept, res.methods), args.grid)
     print("PSNR (dB) / SSIM, Y channel, 8-px border; x8 from 16 x 16.\n")

@@ -18,6 +18,7 @@ from torch import nn
 
 from pkdn.fileio import atomic_write
 from pkdn.models import ModelConfig, from_config
+from pkdn.models.routed import Gate, Routed
 
 WEIGHTS = Path(__file__).parent / "weights"
 #: the models shipped in the package, by the name users give ``--model`` / ``load(name)``.
@@ -49,6 +50,8 @@ def resolve_model(model: str | os.PathLike | None) -> Path:
 def save_model(path: str | os.PathLike, model: nn.Module, extra: dict | None = None) -> None:
     """Write ``model``'s weights and config (plus optional JSON-able ``extra`` metadata) atomically."""
     meta = {"format": "pkdn", "model_config": json.dumps(model.config.to_dict())}
+    if isinstance(model, Routed):  # two students and a gate in one file: the second student's config and the gate's
+        meta["routed"] = json.dumps({"degraded": model.degraded.config.to_dict(), "gate_width": model.gate.width})
     if extra:
         meta["extra"] = json.dumps(extra)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -64,6 +67,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
     if meta.get("format") != "pkdn" or "model_config" not in meta:
         raise ValueError(f"{path}: not a pkdn model file (no model config in its metadata)")
     out = {"model_config": json.loads(meta["model_config"])}
+    if "routed" in meta:
+        out["routed"] = json.loads(meta["routed"])
     if "extra" in meta:
         out["extra"] = json.loads(meta["extra"])
     return out
@@ -72,7 +77,10 @@ def read_metadata(path: str | os.PathLike) -> dict:
 def load_model(path: str | os.PathLike | None = None, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the network stored at ``path`` (a file, a shipped model's name, or None: the default), in eval mode."""
     path = resolve_model(path)
-    config = ModelConfig.from_dict(read_metadata(path)["model_config"])
-    model = from_config(config)
+    meta = read_metadata(path)
+    model = from_config(ModelConfig.from_dict(meta["model_config"]))
+    if "routed" in meta:
+        second = from_config(ModelConfig.from_dict(meta["routed"]["degraded"]))
+        model = Routed(model, second, Gate(meta["routed"]["gate_width"]))
     model.load_state_dict(load_file(str(path), device=str(map_location)))
     return model.to(map_location).eval()

@@ -64,8 +64,10 @@ def export_onnx(
     example = torch.rand(1, 3, h, w)
     with torch.inference_mode():
         ref, _ = net(example)  # size errors surface here, as the networks word them
-    if hasattr(net, "upsample"):
-        net.upsample = _FixedBicubic(h, w, net.config.scale)
+    nets = [m for m in net.modules() if hasattr(m, "upsample") and hasattr(m, "lr_to_grid")]  # a routed model has 2
+    for m in nets:
+        m.upsample = _FixedBicubic(h, w, m.config.scale)
+    if nets:
         with torch.inference_mode():
             assert torch.allclose(net(example)[0], ref, atol=1e-5), "constant bicubic differs from the network's"
     wrapper = _SROnly(net).eval()
