@@ -25,6 +25,8 @@ MIN_GAIN_DB = 2.0  # the issue's floor; the shipped file gives +2.75 dB on this 
 # clean ones (all 1,000: +2.25 dB over bicubic, 0.66 dB below lite; the previous real model was 1.06 dB below)
 REAL_GAIN_DB, REAL_OVER_LITE_DB = 1.3, 0.9
 REAL_CLEAN_GAIN_DB, REAL_CLEAN_BELOW_LITE_DB = 1.9, 0.9
+# the `auto` model (lite and real, gated) on the same slices: close to lite on clean faces, above real on degraded
+AUTO_CLEAN_BELOW_LITE_DB, AUTO_OVER_REAL_DEGRADED_DB = 0.15, 0.0
 
 
 def test_shipped_student_is_the_default_lite_student():
@@ -95,3 +97,36 @@ def test_real_model_still_serves_clean_faces(celeba):
     bp, lp, rp = (result.mean(m)[0] for m in (BICUBIC, "lite", "real"))
     assert rp - bp >= REAL_CLEAN_GAIN_DB, (bp, lp, rp)
     assert lp - rp <= REAL_CLEAN_BELOW_LITE_DB, (bp, lp, rp)
+
+
+def test_auto_model_is_lite_and_real_blended_by_a_gate(celeba, tmp_path):
+    """`auto`: the shipped lite and real students, unchanged, and a gate that sends clean faces to lite."""
+    from pkdn.data.degraded_set import make_degraded_set
+    from pkdn.models.routed import Routed
+
+    auto = checkpoint.load_model("auto")
+    assert isinstance(auto, Routed) and auto.config == preset_config("student", "lite")
+    card = checkpoint.SHIPPED_MODELS["auto"].with_name("MODEL_CARD_auto.md").read_text()
+    assert "PKDN routed model (auto)" in card and "| bicubic |" in card
+    for part, name in ((auto.clean, "lite"), (auto.degraded, "real")):
+        shipped = checkpoint.load_model(name).state_dict()
+        assert all(torch.equal(v, shipped[k]) for k, v in part.state_dict().items()), name
+    make_degraded_set(celeba / "test", tmp_path / "deg", seed=0, limit=N_FACES)
+    models = {"lite": checkpoint.load_model("lite"), "real": checkpoint.load_model("real"), "auto": auto}
+    clean, _ = evaluate(models, celeba, split="test", limit=N_FACES)
+    degraded, _ = evaluate(models, tmp_path / "deg")
+    lp, rp, ap = (clean.mean(m)[0] for m in ("lite", "real", "auto"))
+    assert lp - ap <= AUTO_CLEAN_BELOW_LITE_DB, (lp, rp, ap)
+    lp, rp, ap = (degraded.mean(m)[0] for m in ("lite", "real", "auto"))
+    assert ap - rp >= AUTO_OVER_REAL_DEGRADED_DB, (lp, rp, ap)
+    with torch.no_grad():  # the gate's weight of lite: high on clean faces, low on degraded ones
+        p_clean = auto.p_clean(_lr_batch(celeba, "test", N_FACES)).mean()
+        p_degraded = auto.p_clean(_lr_batch(tmp_path / "deg", "test", N_FACES)).mean()
+    assert p_clean > 0.8 and p_degraded < 0.4, (p_clean, p_degraded)
+
+
+def _lr_batch(dataset, split: str, n: int) -> torch.Tensor:
+    from pkdn.evaluate import find_samples, load_pair
+    from pkdn.imageio import to_float_tensor
+
+    return torch.stack([to_float_tensor(load_pair(s)[0]) for s in find_samples(dataset, split)[:n]])

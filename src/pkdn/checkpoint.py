@@ -22,10 +22,12 @@ from pkdn.models.routed import Gate, Routed
 
 WEIGHTS = Path(__file__).parent / "weights"
 #: the models shipped in the package, by the name users give ``--model`` / ``load(name)``.
-#: "lite" learned from clean bicubic LR; "real" from realistically degraded LR (docs/degradation.md).
+#: "lite" learned from clean bicubic LR; "real" from realistically degraded LR (docs/degradation.md);
+#: "auto" is both, blended per face by a gate that judges how degraded the LR face is (pkdn.models.routed).
 SHIPPED_MODELS: dict[str, Path] = {
     "lite": WEIGHTS / "pkdn_student_lite.safetensors",
     "real": WEIGHTS / "pkdn_student_real.safetensors",
+    "auto": WEIGHTS / "pkdn_student_auto.safetensors",
 }
 DEFAULT_MODEL = "lite"
 SHIPPED = SHIPPED_MODELS[DEFAULT_MODEL]
