@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pkdn.models.base import SRNet
 from pkdn.restore import check_student
 
 
@@ -64,7 +65,7 @@ def export_onnx(
     example = torch.rand(1, 3, h, w)
     with torch.inference_mode():
         ref, _ = net(example)  # size errors surface here, as the networks word them
-    nets = [m for m in net.modules() if hasattr(m, "upsample") and hasattr(m, "lr_to_grid")]  # a routed model has 2
+    nets = [m for m in net.modules() if isinstance(m, SRNet)]  # a student, or the two of a routed model
     for m in nets:
         m.upsample = _FixedBicubic(h, w, m.config.scale)
     if nets:

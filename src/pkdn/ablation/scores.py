@@ -81,33 +81,18 @@ def score(
     # fp32 as on a CPU: cuDNN's default TF32 convolutions would move a GPU's scores by ~0.01 dB.
     with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
         for start in range(0, n, batch_size):
-            _score_batch(model, data, start, min(n, start + batch_size), teacher, device, names, psnr, ssim)
+            items = [data[i] for i in range(start, min(n, start + batch_size))]
+            lr = torch.stack([it["lr"] for it in items])
+            hr = torch.stack([it["hr"] for it in items])
+            if model is None:  # PIL's bicubic of the same 8-bit LR, as pkdn eval's baseline
+                sr = torch.stack([pil_to_tensor(upsample(tensor_to_pil(x), data.scale)) for x in lr])
+            elif teacher:
+                sr, _ = model(lr.to(device), torch.stack([it["parsing"] for it in items]).to(device))
+            else:
+                sr, _ = model(lr.to(device))
+            p, s = psnr_ssim_y(sr.float().cpu(), hr)
+            names += [it["name"] for it in items]
+            psnr += p.tolist()
+            ssim += s.tolist()
     params = None if model is None else sum(p.numel() for p in model.parameters())
     return Scores(split, names, psnr, ssim, params)
-
-
-def _score_batch(
-    model: nn.Module | None,
-    data: FaceSRDataset,
-    start: int,
-    stop: int,
-    teacher: bool,
-    device: str | torch.device,
-    names: list[str],
-    psnr: list[float],
-    ssim: list[float],
-) -> None:
-    """Score faces ``start:stop`` and append to the three lists."""
-    items = [data[i] for i in range(start, stop)]
-    lr = torch.stack([it["lr"] for it in items])
-    hr = torch.stack([it["hr"] for it in items])
-    if model is None:  # PIL's bicubic of the same 8-bit LR, as pkdn eval's baseline
-        sr = torch.stack([pil_to_tensor(upsample(tensor_to_pil(x), data.scale)) for x in lr])
-    elif teacher:
-        sr, _ = model(lr.to(device), torch.stack([it["parsing"] for it in items]).to(device))
-    else:
-        sr, _ = model(lr.to(device))
-    p, s = psnr_ssim_y(sr.float().cpu(), hr)
-    names += [it["name"] for it in items]
-    psnr += p.tolist()
-    ssim += s.tolist()

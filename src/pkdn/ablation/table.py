@@ -44,9 +44,14 @@ def _flat(changes: dict, prefix: str = "") -> list[str]:
     return out
 
 
+_NO_DISTILL_GROUP = "no-distillation students"
+
+
 def _group(run: Run) -> str:
-    """Seeds of one group share a row label and a spread line; a try never mixes with the plain students."""
-    return f"try `{run.trial}`" if run.trial else run.variant
+    """The seeds of one group share a spread line, named by this; a try never mixes with the plain students."""
+    if run.trial:
+        return f"try `{run.trial}`"
+    return _NO_DISTILL_GROUP if run.variant == NO_DISTILL else f"students from `{run.variant}`"
 
 
 def student_label(run: Run, teachers: dict[str, Run]) -> str:
@@ -75,7 +80,7 @@ def _reference(run: Run, nokd: dict[int, Scores]) -> tuple[int, Scores] | None:
     if not nokd:
         return None
     seed = run.cfg.seed if run.cfg.seed in nokd else next(iter(nokd))
-    if run.variant == NO_DISTILL and not run.trial and seed == run.cfg.seed:
+    if run.variant == NO_DISTILL and seed == run.cfg.seed:
         first = next(iter(nokd))
         if first == seed:
             return None  # the reference itself
@@ -113,7 +118,7 @@ def markdown(acfg: AblationConfig, runs: list[Run], scores: dict[str, Scores | N
     nokd = {
         r.cfg.seed: scores[r.name]
         for r in runs
-        if not r.is_teacher and r.variant == NO_DISTILL and not r.trial and scores.get(r.name) is not None
+        if not r.is_teacher and r.variant == NO_DISTILL and scores.get(r.name) is not None
     }
     lines += [
         "",
@@ -173,24 +178,17 @@ def _spread(runs: list[Run], scores: dict[str, Scores | None], effects: dict[str
     for r in runs:
         if not r.is_teacher and scores.get(r.name) is not None:
             groups.setdefault(_group(r), []).append((r.cfg.seed, scores[r.name].mean()[0]))
-    for variant, vals in groups.items():
+    for who, vals in groups.items():
         if len(vals) < 2:
             continue
         ps = [p for _, p in vals]
-        who = (
-            "no-distillation students"
-            if variant == NO_DISTILL
-            else variant
-            if variant.startswith("try ")
-            else f"students from `{variant}`"
-        )
         line = (
             f"- Seed spread, {who}: mean PSNR "
             + ", ".join(f"{p:.3f} (seed {s})" for s, p in vals)
             + f"; range {max(ps) - min(ps):.3f} dB."
         )
-        eff = effects.get(variant, {})
-        if variant != NO_DISTILL and len(eff) >= 2:
+        eff = effects.get(who, {})
+        if who != _NO_DISTILL_GROUP and len(eff) >= 2:
             line += (
                 f" Paired effect vs no distillation: mean over seeds {mean(eff.values()):+.3f} dB "
                 f"(per seed " + ", ".join(f"{d:+.3f}" for d in eff.values()) + ")."

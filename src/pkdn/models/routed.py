@@ -66,7 +66,6 @@ class Routed(nn.Module):
         return torch.sigmoid(self.gate(lr))
 
     def forward(self, lr: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        p = self.p_clean(lr).to(lr.dtype)
         a, _ = self.clean(lr)
         b, _ = self.degraded(lr)
-        return b + p.to(a.dtype) * (a - b), []
+        return b + self.p_clean(lr).to(a.dtype) * (a - b), []
