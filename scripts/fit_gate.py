@@ -1,6 +1,8 @@
 """Build a routed model: the shipped `lite` and `real` students and a gate fitted on the train faces.
 
     python scripts/fit_gate.py prepared/celeba runs/routed.safetensors --limit 4000
+    python scripts/fit_gate.py prepared/celeba runs/photo.safetensors --clean runs/pose_student/last.safetensors \
+        --gate auto     # another clean student behind the gate already fitted for `auto`: no fit, val report only
 
 Each train face is used twice, with its clean LR and with one draw of pkdn's degradation
 (`pkdn.data.degrade`, its default ranges, seed 1); 10 % of the faces are held out to report the fit.
@@ -32,27 +34,25 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--gate", help="reuse the gate of this routed model (shipped name or file) instead of fitting one")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     clean, degraded = load_model(a.clean), load_model(a.degraded)
     t0 = time.time()
-    data = gate_data(clean, degraded, a.data, "train", a.limit, seed=1)
     val = gate_data(clean, degraded, a.data, "val", None, seed=2)
-    print(f"blend terms of {len(data.lr)} train and {len(val.lr)} val LR faces in {time.time() - t0:.0f} s")
-    fit, held = split_data(data, 0.1, a.seed)
-    gate = fit_gate(fit, width=a.width, steps=a.steps, seed=a.seed)
-    report = {name: gate_report(gate, d) for name, d in (("fit", fit), ("held-out", held), ("val", val))}
+    if a.gate:  # the gate judges how degraded an LR face is, which does not depend on the students behind it
+        gate = load_model(a.gate).gate
+        print(f"blend terms of {len(val.lr)} val LR faces in {time.time() - t0:.0f} s; gate taken from {a.gate}")
+        report = {"val": gate_report(gate, val)}
+    else:
+        data = gate_data(clean, degraded, a.data, "train", a.limit, seed=1)
+        print(f"blend terms of {len(data.lr)} train and {len(val.lr)} val LR faces in {time.time() - t0:.0f} s")
+        fit, held = split_data(data, 0.1, a.seed)
+        gate = fit_gate(fit, width=a.width, steps=a.steps, seed=a.seed)
+        report = {name: gate_report(gate, d) for name, d in (("fit", fit), ("held-out", held), ("val", val))}
     print(json.dumps(report, indent=1))
-    extra = {
-        "gate": {
-            "clean": a.clean,
-            "degraded": a.degraded,
-            "train_faces": a.limit,
-            "steps": a.steps,
-            "seed": a.seed,
-            "val_report": report["val"],
-        }
-    }
+    fitted = {"gate_from": a.gate} if a.gate else {"train_faces": a.limit, "steps": a.steps, "seed": a.seed}
+    extra = {"gate": {"clean": a.clean, "degraded": a.degraded, **fitted, "val_report": report["val"]}}
     save_model(a.out, Routed(clean, degraded, gate).eval(), extra=extra)
     print(f"wrote {a.out}")
 

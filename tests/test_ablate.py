@@ -223,3 +223,19 @@ def test_ablate_jobs_trains_runs_in_parallel_with_the_same_results(tmp_path, pre
     small.write_text(yaml.safe_dump(acfg))
     assert cli(["ablate", str(small), "--no-progress"]) == 2
     assert "tries.ts1.student: may not set ['steps']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"teachers": {"none": {}}}, "teachers.none: the name is kept"),
+        ({"students": {"wide": [0]}}, "students.wide: no such teacher variant"),
+        ({"tries": {"t": {"teacher": "full", "seeds": [0], "student": {"steps": 9}}}}, "may not set"),
+        ({"students": {"none": [0, 0]}}, "distinct seeds"),
+    ],
+)
+def test_ablation_config_rejects_what_would_make_a_wrong_table(tmp_path, over, message):
+    cfg = {**yaml.safe_load(_config(tmp_path, tmp_path).read_text()), **over}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ValueError, match=message):
+        load_ablation(tmp_path / "bad.yaml")

@@ -97,6 +97,23 @@ def test_whole_photo_branch_keeps_lr_and_hr_in_register(hr_faces):
         assert not np.array_equal(hr2, hr), "the alignment error moves HR"
 
 
+def test_pose_moves_hr_and_parsing_together_at_the_drawn_scale():
+    # a bright disc (HR) and its mask (parsing): after the pose similarity the two still coincide, the disc's
+    # area follows the drawn scale squared, and LR is the clean shrink of the moved HR
+    yy, xx = np.mgrid[:128, :128]
+    mask = ((yy - 63.5) ** 2 + (xx - 63.5) ** 2 < 30**2).astype(np.uint8)
+    hr = np.repeat((40 + 180 * mask)[..., None], 3, -1).astype(np.uint8)
+    for sc in (0.7, 1.6):
+        d = Degradation(enabled=True, p_pose=1.0, pose_scale=(sc, sc), pose_tilt=15.0, pose_shift=8.0, p_clean=1.0)
+        lr, hr2, lab2 = degrade(hr, sample_rng(3, 0, 0), d, parsing=mask)
+        assert np.array_equal(lr, _clean(hr2)), "pose happens before the (clean) shrink"
+        agree = ((hr2[..., 0] > 130) == (lab2 == 1)).mean()
+        assert agree > 0.995, agree
+        assert abs(lab2.sum() / mask.sum() - sc**2) < 0.03 * sc**2
+    a = degrade(hr, sample_rng(3, 0, 1), d)[1]
+    assert not np.array_equal(a, degrade(hr, sample_rng(3, 1, 1), d)[1]), "epochs draw different poses"
+
+
 def test_degraded_dataset_draws_fresh_lr_each_epoch(prepared_small):
     ds = FaceSRDataset(
         prepared_small,

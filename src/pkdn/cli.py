@@ -542,8 +542,8 @@ def _add_degrade(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--family",
         default="full",
-        choices=["full", "blur", "noise", "jpeg", "warp"],
-        help="the whole degradation (default) or one family of it alone, always applied",
+        help="full (the whole degradation, default) or one family of it alone, always applied: blur, noise, "
+        "jpeg, warp, or pose (the clean LR of a face at a photo's tilt, scale and offset)",
     )
     p.add_argument("--limit", type=int, default=None, metavar="N", help="first N files only (sorted by name)")
     p.set_defaults(func=_run_degrade)

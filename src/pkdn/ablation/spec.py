@@ -92,6 +92,8 @@ def ablation_from_dict(data: dict[str, Any]) -> AblationConfig:
     acfg = AblationConfig(**data)
     if not acfg.teachers:
         raise ValueError("ablation config: `teachers` is empty")
+    if NO_DISTILL in acfg.teachers:
+        raise ValueError(f"ablation config: teachers.{NO_DISTILL}: the name is kept for students without distillation")
     for key, seeds in acfg.students.items():
         if key != NO_DISTILL and key not in acfg.teachers:
             raise ValueError(

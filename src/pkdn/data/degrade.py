@@ -74,12 +74,19 @@ INTERPOLATIONS = ("bicubic", "bilinear", "area")
 class Degradation:
     """Ranges of the realistic HR -> LR degradation (YAML: ``data.degrade``; floats in 0-255 units for noise).
 
-    Order per sample: [clean with p_clean, else] blur -> capture (shrink to the capture size, or in the
+    Order per sample: [pose with p_pose] -> [clean with p_clean, else] blur -> capture (shrink to the capture size, or in the
     whole-photo branch: tilt, sub-pixel shift and shrink to the face's size in the photo) -> noise -> JPEG
     -> onto the LR grid (a resize, or the pipeline's aligning warp) -> [second round: blur, noise, JPEG].
     """
 
     enabled: bool = False  # False: LR is the clean bicubic shrink (prepared lr/)
+    # pose: the face as --whole crops it from a photo at its own scale (never resampled onto the aligned grid):
+    # tilted, larger or smaller than the training framing, off-centre. A similarity moves HR (and its parsing
+    # map) before anything else, so LR and HR stay in register; 0 leaves the random stream of older configs.
+    p_pose: float = 0.0
+    pose_scale: tuple[float, float] = (0.7, 2.0)  # drawn log-uniformly; 0.75 = a 12 px crop seen at 16 px
+    pose_tilt: float = 15.0  # degrees
+    pose_shift: float = 8.0  # HR pixels
     p_clean: float = 0.1  # keep some clean LR so clean faces stay served
     # blur at HR resolution (sigmas in HR pixels; x8 target so 8 HR px = 1 LR px)
     p_blur: float = 0.8
@@ -117,6 +124,7 @@ class Degradation:
 
     def validate(self) -> None:
         for name in (
+            "p_pose",
             "p_clean",
             "p_blur",
             "p_motion",
@@ -138,6 +146,7 @@ class Degradation:
             "beta_gaussian",
             "beta_plateau",
             "motion_length",
+            "pose_scale",
             "capture",
             "warp_side",
             "noise_sigma",
@@ -155,8 +164,9 @@ class Degradation:
                 raise ValueError(f"data.degrade.{name} must lie in 1..100")
 
 
-#: one family at a time, for the per-family rows of the comparison (``pkdn degrade --family``)
-FAMILIES = ("full", "blur", "noise", "jpeg", "warp")
+#: one family at a time, for the per-family rows of the comparison (``pkdn degrade --family``); ``pose`` is
+#: the clean bicubic LR of a face at a photo's pose (what ``--whole`` feeds a model natively), not a degradation
+FAMILIES = ("full", "blur", "noise", "jpeg", "warp", "pose")
 
 
 def family(name: str) -> Degradation:
@@ -167,9 +177,13 @@ def family(name: str) -> Degradation:
     if name not in FAMILIES:
         raise ValueError(f"unknown degradation family {name!r}; choose from {', '.join(FAMILIES)}")
     off = dict(p_clean=0.0, p_blur=0.0, p_warp=0.0, p_noise=0.0, p_jpeg=0.0, p_second=0.0, p_capture_keep=1.0)
-    on = {"blur": dict(p_blur=1.0), "noise": dict(p_noise=1.0), "jpeg": dict(p_jpeg=1.0), "warp": dict(p_warp=1.0)}[
-        name
-    ]
+    on = {
+        "blur": dict(p_blur=1.0),
+        "noise": dict(p_noise=1.0),
+        "jpeg": dict(p_jpeg=1.0),
+        "warp": dict(p_warp=1.0),
+        "pose": dict(p_pose=1.0, p_clean=1.0),
+    }[name]
     return Degradation(enabled=True, **{**off, **on})
 
 
@@ -288,20 +302,32 @@ def _similarity(
     return m
 
 
-def jitter(hr: np.ndarray, parsing: np.ndarray | None, rng: np.random.Generator, d: Degradation):
-    """The alignment error of the whole-photo pipeline (landmarks are a few pixels off): a small similarity
-    applied to HR (and its parsing map), so LR and HR stay in register."""
+def _move(hr: np.ndarray, parsing: np.ndarray | None, angle: float, scale: float, shift: np.ndarray):
+    """HR (cubic) and its parsing map (nearest) under one similarity about the centre, borders reflected."""
     cv2 = _cv2()
     h, w = hr.shape[:2]
-    ang = rng.uniform(-d.jitter_tilt, d.jitter_tilt)
-    sc = 1.0 + rng.uniform(-d.jitter_scale, d.jitter_scale)
-    shift = rng.uniform(-d.jitter_shift, d.jitter_shift, 2)
     c = ((w - 1) / 2, (h - 1) / 2)
-    m = _similarity(ang, sc, c, (c[0] + shift[0], c[1] + shift[1]))
+    m = _similarity(angle, scale, c, (c[0] + shift[0], c[1] + shift[1]))
     hr = cv2.warpAffine(hr, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
     if parsing is not None:
         parsing = cv2.warpAffine(parsing, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT_101)
     return hr, parsing
+
+
+def jitter(hr: np.ndarray, parsing: np.ndarray | None, rng: np.random.Generator, d: Degradation):
+    """The alignment error of the whole-photo pipeline (landmarks are a few pixels off): a small similarity
+    applied to HR (and its parsing map), so LR and HR stay in register."""
+    ang = rng.uniform(-d.jitter_tilt, d.jitter_tilt)
+    sc = 1.0 + rng.uniform(-d.jitter_scale, d.jitter_scale)
+    return _move(hr, parsing, ang, sc, rng.uniform(-d.jitter_shift, d.jitter_shift, 2))
+
+
+def pose(hr: np.ndarray, parsing: np.ndarray | None, rng: np.random.Generator, d: Degradation):
+    """The face at a photo's pose (tilt, scale, offset): HR and its parsing map moved together, so the network
+    learns faces at the scale and tilt ``--whole`` feeds it natively."""
+    sc = float(np.exp(rng.uniform(np.log(d.pose_scale[0]), np.log(d.pose_scale[1]))))
+    ang = rng.uniform(-d.pose_tilt, d.pose_tilt)
+    return _move(hr, parsing, ang, sc, rng.uniform(-d.pose_shift, d.pose_shift, 2))
 
 
 def _warp_branch(img: np.ndarray, rng: np.random.Generator, d: Degradation, lr_size: int):
@@ -344,6 +370,8 @@ def degrade(
     cv2 = _cv2()
     h, w = hr.shape[:2]
     lr_w, lr_h = w // scale, h // scale
+    if d.p_pose > 0 and rng.random() < d.p_pose:
+        hr, parsing = pose(hr, parsing, rng, d)
     if rng.random() < d.p_clean:
         return np.array(Image.fromarray(hr, "RGB").resize((lr_w, lr_h), BICUBIC)), hr, parsing  # writable
     warp = rng.random() < d.p_warp and h == w
