@@ -207,3 +207,18 @@ def test_every_bad_input_is_named_and_the_rest_processed(group, tmp_path, capsys
     assert main(["sr", str(src / "good.png"), "-o", str(tmp_path / "o3"), "--upscale", "2"]) == 2
     assert "need --whole" in capsys.readouterr().err
     assert main(["sr", "--whole", str(src / "good.png"), "-o", str(tmp_path / "o4"), "--upscale", "9"]) == 2
+
+
+def test_half_a_face_inside_a_face_is_not_a_second_face():
+    from pkdn.faces.detect import Detection, _same_face
+
+    def det(x0: float, eye_dist: float, width: float) -> Detection:
+        eyes = [[x0 + width / 2 - eye_dist / 2, 20.0], [x0 + width / 2 + eye_dist / 2, 20.0]]
+        pts = np.array(eyes + [[x0 + width / 2, 24.0], [x0 + width / 2 - 2, 28.0], [x0 + width / 2 + 2, 28.0]])
+        return Detection(np.array([x0, 12.0, x0 + width, 12.0 + 1.25 * width]), pts, 0.99)
+
+    face = det(100.0, 5.5, 12.0)
+    # RetinaFace at a fine pyramid level: the right half of the same face, other eyes, its box mostly inside
+    assert _same_face(det(107.0, 4.2, 9.0), face)
+    # two people side by side, even touching: two faces
+    assert not _same_face(det(112.0, 5.5, 12.0), face) and not _same_face(det(109.0, 5.5, 12.0), face)

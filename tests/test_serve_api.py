@@ -19,7 +19,7 @@ from urllib3 import encode_multipart_formdata
 
 from _serve import SRC, Server, group_photo, server, start_server  # noqa: F401 - server is a fixture
 from pkdn import metrics
-from pkdn.checkpoint import SHIPPED_MODELS
+from pkdn.checkpoint import DEFAULT_MODEL, SHIPPED_MODELS, WHOLE_DEFAULT_MODEL
 from pkdn.data.degrade import MAX_PIXELS, hr_from_image, lr_from_hr, upsample
 from pkdn.imageio import to_float_tensor
 from pkdn.inference import load, super_resolve
@@ -57,6 +57,7 @@ def test_health_info_and_page(server: Server):
     assert r.status_code == 200 and r.json()["status"] == "ok"
     info = server.get("api/info").json()
     assert info["models"] == list(SHIPPED_MODELS) and info["default_model"] in SHIPPED_MODELS
+    assert info["default_models"] == {"crop": DEFAULT_MODEL, "whole": WHOLE_DEFAULT_MODEL}
     page = server.get("")
     assert page.status_code == 200 and 'id="file"' in page.text
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from _serve import group_photo, server  # noqa: F401 - server is a fixture
+from pkdn.checkpoint import DEFAULT_MODEL, WHOLE_DEFAULT_MODEL
 from pkdn.serve.engine import whole_photo_class
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -133,7 +134,10 @@ def test_page_outlines_faces_in_a_whole_photo(browser, server, celeba, tmp_path)
     browser.get(server.url)
     wait = WebDriverWait(browser, 120)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))
+    assert browser.find_element(By.ID, "model").get_attribute("value") == DEFAULT_MODEL
     browser.find_element(By.CSS_SELECTOR, 'input[name="mode"][value="whole"]').click()
+    # photo mode has its own default model until the user picks one
+    assert browser.find_element(By.ID, "model").get_attribute("value") == WHOLE_DEFAULT_MODEL
     browser.find_element(By.ID, "file").send_keys(str(path))
     # progress shows while the server works (seconds for a photo: the detector runs on an upscaled pyramid)
     WebDriverWait(browser, 10, poll_frequency=0.05).until(

@@ -30,6 +30,9 @@ SHIPPED_MODELS: dict[str, Path] = {
     "auto": WEIGHTS / "pkdn_student_auto.safetensors",
 }
 DEFAULT_MODEL = "lite"
+#: the model of whole-photo mode (``pkdn sr --whole``, ``WholePhotoSR``, the web page's photo mode) when none
+#: is named: docs/whole-photos.md measures why.
+WHOLE_DEFAULT_MODEL = "lite"
 SHIPPED = SHIPPED_MODELS[DEFAULT_MODEL]
 
 

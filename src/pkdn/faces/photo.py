@@ -27,12 +27,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pkdn.checkpoint import WHOLE_DEFAULT_MODEL
 from pkdn.faces import align
 from pkdn.faces.detect import DEFAULT_SCORE, Detection, Detector, RetinaFaceDetector
 from pkdn.faces.paste import mask_for, paste_face
 
-#: the model whole-photo mode uses when none is named (the lead switches it to "real" once shipped).
-WHOLE_DEFAULT_MODEL = "lite"
 #: faces whose crop side is at most this (photo px) are aligned onto the 16 x 16 grid; larger ones are
 #: cropped at their own scale. With ``lite`` no face gains from alignment (docs/whole-photos.md), so 0.
 ALIGN_MAX_SIDE = 0.0

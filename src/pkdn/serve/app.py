@@ -21,7 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive
 
-from pkdn.serve.engine import Engine, ServeConfig
+from pkdn.serve.engine import MODES, Engine, ServeConfig
 from pkdn.serve.upload import UploadError
 
 STATIC = Path(__file__).parent / "static"
@@ -78,6 +78,7 @@ def create_app(config: ServeConfig | None = None) -> Starlette:
             {
                 "models": engine.models(),
                 "default_model": engine.default_model(),
+                "default_models": {mode: engine.default_model(mode) for mode in MODES},
                 "modes": engine.modes(),
                 "max_bytes": cfg.max_bytes,
                 "max_side": cfg.max_side,
@@ -99,7 +100,7 @@ def create_app(config: ServeConfig | None = None) -> Starlette:
                 limited = Request(request.scope, _limited(request.receive, body_limit))
                 async with limited.form(max_files=1, max_fields=8) as form:
                     mode = str(form.get("mode") or "crop")
-                    model = str(form.get("model") or engine.default_model())
+                    model = str(form.get("model") or engine.default_model(mode))
                     ensemble = engine.check(mode, model, str(form.get("ensemble") or "1"))
                     upload = form.get("image")
                     if not isinstance(upload, UploadFile):

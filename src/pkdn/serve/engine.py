@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image
 
-from pkdn.checkpoint import DEFAULT_MODEL, SHIPPED_MODELS
+from pkdn.checkpoint import DEFAULT_MODEL, SHIPPED_MODELS, WHOLE_DEFAULT_MODEL
 from pkdn.imageio import MAX_PIXELS
 from pkdn.restore import MAX_SIDE
 from pkdn.serve.upload import MAX_BYTES, UploadError
@@ -83,8 +83,10 @@ class Engine:
         return list(SHIPPED_MODELS)
 
     @staticmethod
-    def default_model() -> str:
-        return DEFAULT_MODEL if DEFAULT_MODEL in SHIPPED_MODELS else next(iter(SHIPPED_MODELS))
+    def default_model(mode: str = "crop") -> str:
+        """The model a request without one gets: crop mode's default, or whole-photo mode's."""
+        name = WHOLE_DEFAULT_MODEL if mode == "whole" else DEFAULT_MODEL
+        return name if name in SHIPPED_MODELS else next(iter(SHIPPED_MODELS))
 
     @staticmethod
     def modes() -> dict[str, bool]:

@@ -1,7 +1,8 @@
 // The pkdn page: pick or drop an image, POST it to /api/sr, show before/after. No external code.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const state = { file: null, beforeUrl: null, afterUrl: null, abort: null, timer: null, inSize: null };
+const state = { file: null, beforeUrl: null, afterUrl: null, abort: null, timer: null, inSize: null,
+  defaults: {}, modelPicked: false };
 const HELP = {
   crop: "A small, tightly cropped face (the model was trained on 16 x 16 px faces).",
   whole: "A photo: faces are found, enhanced and pasted back; the rest is enlarged.",
@@ -23,10 +24,11 @@ async function loadInfo() {
   try {
     const info = await (await fetch("/api/info")).json();
     const sel = $("model");
+    state.defaults = info.default_models || {};
     for (const name of info.models) {
       const opt = document.createElement("option");
       opt.value = opt.textContent = name;
-      opt.selected = name === info.default_model;
+      opt.selected = name === (state.defaults[mode()] || info.default_model);
       sel.appendChild(opt);
     }
     if (!info.modes.whole) {
@@ -144,9 +146,14 @@ function setup() {
   drop.addEventListener("drop", (e) => { e.preventDefault(); choose(e.dataTransfer.files[0]); });
   $("run").addEventListener("click", run);
   for (const r of document.querySelectorAll('input[name="mode"]')) {
-    r.addEventListener("change", () => { $("mode-help").textContent = HELP[mode()]; if (state.file) run(); });
+    r.addEventListener("change", () => {
+      $("mode-help").textContent = HELP[mode()];
+      // each mode has its own default model (whole photos: the one measured best on photos) until one is picked
+      if (!state.modelPicked && state.defaults[mode()]) $("model").value = state.defaults[mode()];
+      if (state.file) run();
+    });
   }
-  $("model").addEventListener("change", () => { if (state.file) run(); });
+  $("model").addEventListener("change", () => { state.modelPicked = true; if (state.file) run(); });
   $("ensemble").addEventListener("change", () => { if (state.file) run(); });
   for (const r of document.querySelectorAll('input[name="view"]')) {
     r.addEventListener("change", () => {
