@@ -27,6 +27,9 @@ REAL_GAIN_DB, REAL_OVER_LITE_DB = 1.3, 0.9
 REAL_CLEAN_GAIN_DB, REAL_CLEAN_BELOW_LITE_DB = 1.9, 0.9
 # the `auto` model (lite and real, gated) on the same slices: close to lite on clean faces, above real on degraded
 AUTO_CLEAN_BELOW_LITE_DB, AUTO_OVER_REAL_DEGRADED_DB = 0.15, 0.0
+# the `photo` model (pose-tuned lite and real behind auto's gate) on faces at photo poses (`pkdn degrade --family
+# pose`) and on pkdn's degraded faces, against the students it was tuned from
+PHOTO_OVER_LITE_POSED_DB, PHOTO_OVER_LITE_DEGRADED_DB = 0.25, 0.9  # all 1,000: +0.46 and +1.21 dB
 
 
 def test_shipped_student_is_the_default_lite_student():
@@ -123,6 +126,28 @@ def test_auto_model_is_lite_and_real_blended_by_a_gate(celeba, tmp_path):
         p_clean = auto.p_clean(_lr_batch(celeba, "test", N_FACES)).mean()
         p_degraded = auto.p_clean(_lr_batch(tmp_path / "deg", "test", N_FACES)).mean()
     assert p_clean > 0.8 and p_degraded < 0.4, (p_clean, p_degraded)
+
+
+def test_photo_model_serves_faces_at_photo_poses(celeba, tmp_path):
+    """`photo` (whole-photo mode's default): pose-tuned lite and real students behind the gate of `auto`."""
+    from pkdn.data.degrade import family
+    from pkdn.data.degraded_set import make_degraded_set
+    from pkdn.models.routed import Routed
+
+    photo, auto = checkpoint.load_model("photo"), checkpoint.load_model("auto")
+    assert checkpoint.WHOLE_DEFAULT_MODEL == "photo"
+    assert isinstance(photo, Routed) and photo.config == preset_config("student", "lite")
+    card = checkpoint.SHIPPED_MODELS["photo"].with_name("MODEL_CARD_photo.md").read_text()
+    assert "PKDN routed model (photo)" in card and "| bicubic |" in card
+    gate = auto.gate.state_dict()
+    assert all(torch.equal(v, gate[k]) for k, v in photo.gate.state_dict().items()), "auto's gate, unchanged"
+    make_degraded_set(celeba / "test", tmp_path / "pose", seed=0, degradation=family("pose"), limit=N_FACES)
+    make_degraded_set(celeba / "test", tmp_path / "deg", seed=0, limit=N_FACES)
+    models = {"lite": checkpoint.load_model("lite"), "photo": photo}
+    posed, _ = evaluate(models, tmp_path / "pose")
+    degraded, _ = evaluate(models, tmp_path / "deg")
+    assert posed.mean("photo")[0] - posed.mean("lite")[0] >= PHOTO_OVER_LITE_POSED_DB
+    assert degraded.mean("photo")[0] - degraded.mean("lite")[0] >= PHOTO_OVER_LITE_DEGRADED_DB
 
 
 def _lr_batch(dataset, split: str, n: int) -> torch.Tensor:

@@ -23,16 +23,18 @@ from pkdn.models.routed import Gate, Routed
 WEIGHTS = Path(__file__).parent / "weights"
 #: the models shipped in the package, by the name users give ``--model`` / ``load(name)``.
 #: "lite" learned from clean bicubic LR; "real" from realistically degraded LR (docs/degradation.md);
-#: "auto" is both, blended per face by a gate that judges how degraded the LR face is (pkdn.models.routed).
+#: "auto" is both, blended per face by a gate that judges how degraded the LR face is (pkdn.models.routed);
+#: "photo" is "auto" with both students fine-tuned on faces at the tilt and scale --whole crops them.
 SHIPPED_MODELS: dict[str, Path] = {
     "lite": WEIGHTS / "pkdn_student_lite.safetensors",
     "real": WEIGHTS / "pkdn_student_real.safetensors",
     "auto": WEIGHTS / "pkdn_student_auto.safetensors",
+    "photo": WEIGHTS / "pkdn_student_photo.safetensors",
 }
 DEFAULT_MODEL = "lite"
 #: the model of whole-photo mode (``pkdn sr --whole``, ``WholePhotoSR``, the web page's photo mode) when none
 #: is named: docs/whole-photos.md measures why.
-WHOLE_DEFAULT_MODEL = "lite"
+WHOLE_DEFAULT_MODEL = "photo"
 SHIPPED = SHIPPED_MODELS[DEFAULT_MODEL]
 
 

@@ -163,7 +163,8 @@ def _add_sr(sub: argparse._SubParsersAction) -> None:
         "--model",
         metavar="NAME|FILE",
         default=None,
-        help="shipped model name (lite, real, auto) or a student model file (default: lite)",
+        help="shipped model name (lite, real, auto, photo) or a student model file "
+        "(default: lite; with --whole: photo)",
     )
     p.add_argument(
         "--device",
@@ -429,7 +430,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "--model",
         metavar="NAME|FILE",
         default=None,
-        help="shipped model name (lite, real, auto) or a student model file (default: lite)",
+        help="shipped model name (lite, real, auto, photo) or a student model file (default: lite)",
     )
     p.add_argument("--size", type=int, default=16, help="LR side length the graph takes (default 16); batch is dynamic")
     p.add_argument("--opset", type=int, default=17)
