@@ -47,6 +47,7 @@ def write_result(res: WholeResult, src: Path, out: Path, save_faces: bool) -> li
         "input": str(src),
         "size": list(res.size),
         "upscale": res.upscale,
+        "model": res.model,
         "output": png.name,
         "coordinates": "input pixels, continuous (pixel i covers [i, i+1))",
         "faces": faces,

@@ -81,6 +81,7 @@ class WholeResult:
     faces: list[Face]
     upscale: int
     size: tuple[int, int]  # input (w, h)
+    model: str = ""  # the model that super-resolved the faces: a shipped name or the file given
 
 
 def background_upscale(img: Image.Image, upscale: int, method: str = "bicubic", tile: int = 512) -> np.ndarray:
@@ -146,8 +147,9 @@ class WholePhotoSR:
     ) -> None:
         from pkdn.restore import Restorer
 
+        self.model_name = str(model or WHOLE_DEFAULT_MODEL)
         self.restorer = Restorer(
-            model or WHOLE_DEFAULT_MODEL, device=device, precision=precision, batch_size=batch_size, ensemble=ensemble
+            self.model_name, device=device, precision=precision, batch_size=batch_size, ensemble=ensemble
         )
         self.detector = detector if detector is not None else RetinaFaceDetector(score=score)
         self.align_max_side = align_max_side
@@ -185,7 +187,7 @@ class WholePhotoSR:
                 if keep_crops:
                     j.face.lr, j.face.sr = Image.fromarray(j.lr), Image.fromarray(j.sr)
             faces = sorted((j.face for j in mine), key=lambda f: (f.box[1], f.box[0]))
-            results.append(WholeResult(Image.fromarray(canvas), faces, upscale, im.size))
+            results.append(WholeResult(Image.fromarray(canvas), faces, upscale, im.size, self.model_name))
         return results
 
     # ------------------------------------------------------------------ steps
