@@ -74,9 +74,10 @@ INTERPOLATIONS = ("bicubic", "bilinear", "area")
 class Degradation:
     """Ranges of the realistic HR -> LR degradation (YAML: ``data.degrade``; floats in 0-255 units for noise).
 
-    Order per sample: [pose with p_pose] -> [clean with p_clean, else] blur -> capture (shrink to the capture size, or in the
-    whole-photo branch: tilt, sub-pixel shift and shrink to the face's size in the photo) -> noise -> JPEG
-    -> onto the LR grid (a resize, or the pipeline's aligning warp) -> [second round: blur, noise, JPEG].
+    Order per sample: [pose with p_pose] -> [clean with p_clean, else] blur -> capture (shrink to the capture
+    size, or in the whole-photo branch: tilt, sub-pixel shift and shrink to the face's size in the photo) ->
+    noise -> JPEG -> onto the LR grid (a resize, or the pipeline's aligning warp) -> [second round: blur, noise,
+    JPEG].
     """
 
     enabled: bool = False  # False: LR is the clean bicubic shrink (prepared lr/)

@@ -35,10 +35,10 @@ MAX_LEVEL_PIXELS = 12_000_000
 #: of the benchmark's 12-16 px faces where x4 finds 89 % (docs/whole-photos.md), for ~0.04 s more a small photo.
 UPSCALES = (6.0, 3.0)
 TILE = 768  # ONNX input tile side at a pyramid level
+OVERLAP = 96  # tiles overlap by more than the largest face found at that level's small anchors
 #: a candidate whose box lies this much (of its own or the other's area, the smaller) inside a more confident
 #: face's box is that face again: at fine levels RetinaFace also fires on half a face, shifted sideways
 SAME_FACE_OVERLAP = 0.4
-OVERLAP = 96  # tiles overlap by more than the largest face found at that level's small anchors
 
 
 @dataclass
