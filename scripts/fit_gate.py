@@ -34,6 +34,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--small", help="a clean student for small inputs (shipped name or file), with --small-max-side")
+    ap.add_argument("--small-max-side", type=int, default=0, help="inputs of at most this side take --small")
     ap.add_argument("--gate", help="reuse the gate of this routed model (shipped name or file) instead of fitting one")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
@@ -53,7 +55,11 @@ def main() -> None:
     print(json.dumps(report, indent=1))
     fitted = {"gate_from": a.gate} if a.gate else {"train_faces": a.limit, "steps": a.steps, "seed": a.seed}
     extra = {"gate": {"clean": a.clean, "degraded": a.degraded, **fitted, "val_report": report["val"]}}
-    save_model(a.out, Routed(clean, degraded, gate).eval(), extra=extra)
+    small = None
+    if a.small:
+        small = load_model(a.small)
+        extra["gate"].update(small=a.small, small_max_side=a.small_max_side)
+    save_model(a.out, Routed(clean, degraded, gate, small, a.small_max_side).eval(), extra=extra)
     print(f"wrote {a.out}")
 
 

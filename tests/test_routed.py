@@ -86,3 +86,25 @@ def test_routed_file_loads_serves_and_exports(students, data, tmp_path):
 
     onnx = export_onnx(back, tmp_path / "routed.onnx", lr_size=8)
     assert check_parity(back, onnx, lr) <= 1e-4
+
+
+def test_small_inputs_take_the_small_face_student_and_the_file_keeps_it(students, data, tmp_path):
+    """With a small-face student, inputs up to small_max_side px use it as the clean half; larger ones do not."""
+    lite, real = students
+    gate = fit_gate(data, width=8, steps=5, batch_size=24)
+    small = load_model("photo").clean  # any other clean student of the same shape
+    model = Routed(lite, real, gate, small, small_max_side=8).eval()
+    path = tmp_path / "sized.safetensors"
+    save_model(path, model)
+    back = load_model(path)
+    assert back.small is not None and back.small_max_side == 8
+    for side, clean in ((8, small), (10, lite)):
+        lr = torch.nn.functional.interpolate(data.lr[:4], size=(side, side), mode="bilinear", align_corners=False)
+        with torch.no_grad():
+            p = torch.sigmoid(gate(lr))
+            want = p * clean(lr)[0] + (1 - p) * real(lr)[0]
+            got = model(lr)[0]
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(back(lr)[0], got, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="small_max_side"):
+        Routed(lite, real, gate, small)

@@ -57,8 +57,11 @@ def resolve_model(model: str | os.PathLike | None) -> Path:
 def save_model(path: str | os.PathLike, model: nn.Module, extra: dict | None = None) -> None:
     """Write ``model``'s weights and config (plus optional JSON-able ``extra`` metadata) atomically."""
     meta = {"format": "pkdn", "model_config": json.dumps(model.config.to_dict())}
-    if isinstance(model, Routed):  # two students and a gate in one file: the second student's config and the gate's
-        meta["routed"] = json.dumps({"degraded": model.degraded.config.to_dict(), "gate_width": model.gate.width})
+    if isinstance(model, Routed):  # students and a gate in one file: the other students' configs and the gate's
+        routed = {"degraded": model.degraded.config.to_dict(), "gate_width": model.gate.width}
+        if model.small is not None:
+            routed.update(small=model.small.config.to_dict(), small_max_side=model.small_max_side)
+        meta["routed"] = json.dumps(routed)
     if extra:
         meta["extra"] = json.dumps(extra)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -87,7 +90,9 @@ def load_model(path: str | os.PathLike | None = None, map_location: str | torch.
     meta = read_metadata(path)
     model = from_config(ModelConfig.from_dict(meta["model_config"]))
     if "routed" in meta:
-        second = from_config(ModelConfig.from_dict(meta["routed"]["degraded"]))
-        model = Routed(model, second, Gate(meta["routed"]["gate_width"]))
+        r = meta["routed"]
+        second = from_config(ModelConfig.from_dict(r["degraded"]))
+        small = from_config(ModelConfig.from_dict(r["small"])) if "small" in r else None
+        model = Routed(model, second, Gate(r["gate_width"]), small, r.get("small_max_side", 0))
     model.load_state_dict(load_file(str(path), device=str(map_location)))
     return model.to(map_location).eval()

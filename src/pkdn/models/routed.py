@@ -7,6 +7,12 @@ estimates how degraded it is, and blends the two outputs per image:
 ``sr = p * clean(lr) + (1 - p) * degraded(lr)``. The gate is fitted on
 frozen students (``pkdn.train.gate``), so each student stays what it was
 trained to be.
+
+Optionally the clean half is two students by input size (``small``,
+``small_max_side``): ``pkdn sr --whole`` crops each face in a window about its
+own size, so an input's side tells the scale of the face in it, and the
+smallest faces are served by a clean student tuned at those scales
+(docs/whole-photos.md measures why).
 """
 
 from __future__ import annotations
@@ -49,23 +55,38 @@ class Gate(nn.Module):
 class Routed(nn.Module):
     """``clean`` and ``degraded`` students of the same scale, blended per image by ``gate``.
 
-    Behaves as a student to every caller: ``config`` is the clean student's
+    With ``small``, inputs of at most ``small_max_side`` px a side take ``small``
+    as their clean student instead of ``clean``. Behaves as a student to every caller: ``config`` is the clean student's
     (kind ``student``, its scale and size rules), and ``forward`` returns
     ``(sr, [])`` (no features: a routed model is not distilled into).
     """
 
-    def __init__(self, clean: Student, degraded: Student, gate: Gate) -> None:
+    def __init__(
+        self, clean: Student, degraded: Student, gate: Gate, small: Student | None = None, small_max_side: int = 0
+    ) -> None:
         super().__init__()
-        if clean.config.scale != degraded.config.scale or clean.config.levels != degraded.config.levels:
-            raise ValueError("routed model: both students need the same scale and levels")
+        for other in (degraded, small):
+            if other is not None and (
+                other.config.scale != clean.config.scale or other.config.levels != clean.config.levels
+            ):
+                raise ValueError("routed model: all students need the same scale and levels")
+        if (small is None) != (small_max_side <= 0):
+            raise ValueError("routed model: a small-face student needs small_max_side > 0, and the reverse")
         self.config = clean.config
         self.clean, self.degraded, self.gate = clean, degraded, gate
+        self.small, self.small_max_side = small, int(small_max_side)
+
+    def clean_student(self, lr: torch.Tensor) -> Student:
+        """The clean student for inputs of this size."""
+        if self.small is not None and max(lr.shape[-2:]) <= self.small_max_side:
+            return self.small
+        return self.clean
 
     def p_clean(self, lr: torch.Tensor) -> torch.Tensor:
         """(B, 1, 1, 1): the weight of the clean student's output for each image."""
         return torch.sigmoid(self.gate(lr))
 
     def forward(self, lr: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        a, _ = self.clean(lr)
+        a, _ = self.clean_student(lr)(lr)
         b, _ = self.degraded(lr)
         return b + self.p_clean(lr).to(a.dtype) * (a - b), []
