@@ -128,6 +128,12 @@ def _err(cmd: str, msg: str) -> None:
     print(f"pkdn {cmd}: error: {msg}", file=sys.stderr, flush=True)
 
 
+def _missing_extra(cmd: str, what: str, extra: str, e: ImportError) -> int:
+    """The one-line error of a command whose optional dependencies are not installed; the exit status."""
+    _err(cmd, f"{what} needs the {extra} extra (pip install 'pkdn[{extra}]'): {e}")
+    return 2
+
+
 def _warn(cmd: str, msg: str) -> None:
     print(f"pkdn {cmd}: warning: {msg}", file=sys.stderr, flush=True)
 
@@ -446,8 +452,7 @@ def _run_export(args: argparse.Namespace) -> int:
     try:
         from pkdn import export
     except ImportError as e:
-        _err("export", f"ONNX export needs the export extra (pip install 'pkdn[export]'): {e}")
-        return 2
+        return _missing_extra("export", "ONNX export", "export", e)
     try:
         model = Restorer(args.model, device="cpu", precision="fp32").model
         path = export.export_onnx(model, args.output, lr_size=args.size, opset=args.opset)
@@ -611,8 +616,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
         from pkdn.serve import ServeConfig, serve
     except ImportError as e:
-        _err("serve", f"the web app needs the web extra (pip install 'pkdn[web]'): {e}")
-        return 2
+        return _missing_extra("serve", "the web app", "web", e)
     if args.threads:
         import torch
 
