@@ -157,7 +157,8 @@ def test_photo_model_serves_small_faces_with_its_small_face_student(celeba, tmp_
     gives those its small-face clean student, which beats its general one at those faces' scales."""
     from pkdn.data.degrade import Degradation
     from pkdn.data.degraded_set import make_degraded_set
-    from pkdn.faces import align, photo as whole
+    from pkdn.faces import align
+    from pkdn.faces import photo as whole
 
     model = checkpoint.load_model("photo")
     assert model.small is not None and model.small_max_side == 20
