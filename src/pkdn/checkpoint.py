@@ -24,7 +24,8 @@ WEIGHTS = Path(__file__).parent / "weights"
 #: the models shipped in the package, by the name users give ``--model`` / ``load(name)``.
 #: "lite" learned from clean bicubic LR; "real" from realistically degraded LR (docs/degradation.md);
 #: "auto" is both, blended per face by a gate that judges how degraded the LR face is (pkdn.models.routed);
-#: "photo" is "auto" with both students fine-tuned on faces at the tilt and scale --whole crops them.
+#: "photo" is "auto" with both students fine-tuned on faces at the tilt and scale --whole crops them, plus a clean
+#: student for small inputs (the windows of faces under 18 px) tuned at those faces' scales.
 SHIPPED_MODELS: dict[str, Path] = {
     "lite": WEIGHTS / "pkdn_student_lite.safetensors",
     "real": WEIGHTS / "pkdn_student_real.safetensors",
