@@ -55,9 +55,10 @@ class Gate(nn.Module):
 class Routed(nn.Module):
     """``clean`` and ``degraded`` students of the same scale, blended per image by ``gate``.
 
-    With ``small``, inputs of at most ``small_max_side`` px a side take ``small``
-    as their clean student instead of ``clean``. Behaves as a student to every caller: ``config`` is the clean student's
-    (kind ``student``, its scale and size rules), and ``forward`` returns
+    With ``small``, inputs of at most ``small_max_side`` px a side take
+    ``small`` as their clean student instead of ``clean``. Behaves as a
+    student to every caller: ``config`` is the clean student's (kind
+    ``student``, its scale and size rules), and ``forward`` returns
     ``(sr, [])`` (no features: a routed model is not distilled into).
     """
 
