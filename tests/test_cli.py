@@ -104,3 +104,11 @@ def test_train_set_values_take_the_config_fields_type(tmp_path, capsys):
     )
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("pkdn train: error:") and "optim.lr" in err and "'fast'" in err
+
+
+def test_help_names_every_shipped_model():
+    """--help lists the shipped models from a copy (no torch at start-up); it must not drift from the package's."""
+    from pkdn import checkpoint
+    from pkdn.cli import SHIPPED_NAMES
+
+    assert SHIPPED_NAMES == tuple(checkpoint.SHIPPED_MODELS)

@@ -164,7 +164,7 @@ def test_photo_model_serves_small_faces_with_its_small_face_student(celeba, tmp_
     assert model.small is not None and model.small_max_side == 20
 
     def window(side: float) -> int:  # the LR window --whole crops around a face of this crop side
-        m_template = np.array([[128 / side, 0, 0], [0, 128 / side, 0]])
+        m_template = np.array([[align.FRAME / side, 0, 0], [0, align.FRAME / side, 0]])
         return align.native_crop_matrix(m_template, whole.NATIVE_PAD, whole.NATIVE_FRACTION)[1]
 
     assert all(window(s) <= model.small_max_side for s in (10.0, 12.0, 16.0, 18.0))

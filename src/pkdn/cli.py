@@ -123,6 +123,12 @@ def _run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the shipped models' names for --help, written out so that `pkdn --help` does not import torch
+#: (pkdn.checkpoint.SHIPPED_MODELS is the source; tests/test_cli.py keeps the two equal).
+SHIPPED_NAMES = ("lite", "real", "auto", "photo")
+_MODEL_HELP = f"shipped model name ({', '.join(SHIPPED_NAMES)}) or a student model file"
+
+
 def _err(cmd: str, msg: str) -> None:
     """One line on stderr, prefixed like argparse's own errors so scripts can grep one pattern."""
     print(f"pkdn {cmd}: error: {msg}", file=sys.stderr, flush=True)
@@ -169,8 +175,7 @@ def _add_sr(sub: argparse._SubParsersAction) -> None:
         "--model",
         metavar="NAME|FILE",
         default=None,
-        help="shipped model name (lite, real, auto, photo) or a student model file "
-        "(default: lite; with --whole: photo)",
+        help=f"{_MODEL_HELP} (default: lite; with --whole: photo)",
     )
     p.add_argument(
         "--device",
@@ -436,7 +441,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "--model",
         metavar="NAME|FILE",
         default=None,
-        help="shipped model name (lite, real, auto, photo) or a student model file (default: lite)",
+        help=f"{_MODEL_HELP} (default: lite)",
     )
     p.add_argument("--size", type=int, default=16, help="LR side length the graph takes (default 16); batch is dynamic")
     p.add_argument("--opset", type=int, default=17)
