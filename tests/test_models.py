@@ -134,3 +134,30 @@ def test_internal_upsampling_matches_pil(celeba):
             ours = (resize(x, (dst.size[1], dst.size[0])) * 255).round().clamp(0, 255)
             ref = torch.from_numpy(np.array(dst)).permute(2, 0, 1).double()
             assert (ours - ref).abs().max() <= 1
+
+
+def test_grown_student_computes_what_the_shallow_one_did():
+    """pkdn.models.grow: new RCABs start as identities, so a deeper student starts where the trained one was."""
+    from pkdn.models.grow import can_grow, grow, grown
+
+    torch.manual_seed(0)
+    src = build_model("student", "tiny", blocks=2).eval()
+    for p in src.parameters():  # away from any special initialisation
+        p.data.normal_(0, 0.05)
+    deep = grown(src, 4).eval()
+    assert count_params(deep) > count_params(src)
+    assert sum(len(g.body) for g in deep.modules() if isinstance(g, RCAG)) == 9 * 5
+    lr = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(deep(lr)[0], src(lr)[0], rtol=0, atol=1e-6)
+    # Training moves the new blocks off the identity: their zeroed convs get gradients.
+    deep.train()
+    deep(lr)[0].mean().backward()
+    new_conv = deep.encoder[0].body[3].body[2]
+    assert new_conv.weight.grad.abs().sum() > 0
+    # Only 'blocks' may change, and only upwards; teachers are not grown.
+    assert not can_grow(src, preset_config("student", "tiny", blocks=1))
+    assert not can_grow(src, preset_config("student", "tiny", blocks=4, channels=16))
+    assert not can_grow(build_model("teacher", "tiny"), preset_config("teacher", "tiny", blocks=2))
+    with pytest.raises(ValueError, match="only 'blocks' may differ"):
+        grow(src, build_model("student", "tiny", blocks=4, channels=16))

@@ -92,6 +92,34 @@ def test_student_run_improves_validation_psnr(tmp_path, prepared_small, trained_
     assert load_model(run / "best.safetensors").config.kind == "student"
 
 
+def test_init_from_a_shallower_student_grows_it(tmp_path, prepared_small):
+    """`init` may name a student with fewer blocks per group: the run starts from it, grown (pkdn.models.grow)."""
+    from pkdn.checkpoint import save_model
+    from pkdn.models import build_model
+
+    torch.manual_seed(0)
+    start = build_model("student", "tiny")
+    for p in start.parameters():
+        p.data.normal_(0, 0.05)
+    save_model(tmp_path / "start.safetensors", start)
+    scores = {}
+    for blocks in (1, 3):
+        run = tmp_path / f"b{blocks}"
+        run.mkdir()
+        common = dict(init=str(tmp_path / "start.safetensors"), distill={"enabled": False}, steps=2, val_every=2)
+        cfg = _config(
+            run, prepared_small, "student", model={"preset": "tiny", "overrides": {"blocks": blocks}}, **common
+        )
+        assert cli(["train", "student", "--config", str(cfg), "--no-progress"]) == 0
+        scores[blocks] = _events(run / "run_student", "val")[0]["psnr"]
+        assert load_model(run / "run_student" / "last.safetensors").config.blocks == blocks
+    assert scores[3] == pytest.approx(scores[1], abs=1e-4)  # step 0: the grown network is the one it grew from
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    cfg = _config(wide, prepared_small, "student", model={"preset": "tiny", "overrides": {"channels": 16}}, **common)
+    assert cli(["train", "student", "--config", str(cfg), "--no-progress"]) == 2  # not a growth: refused
+
+
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, prepared_small):
     whole = tmp_path / "whole"
     whole.mkdir()

@@ -34,6 +34,7 @@ from pkdn.data.dataset import FaceSRDataset
 from pkdn.fileio import atomic_write
 from pkdn.metrics import psnr_ssim_y
 from pkdn.models import build_model
+from pkdn.models.grow import can_grow, grow
 from pkdn.priors.labels import num_channels
 from pkdn.train.distributed import DistEnv, setup, teardown
 from pkdn.train.sampler import EpochBatchSampler
@@ -169,11 +170,14 @@ def _build_networks(cfg: TrainConfig, env: DistEnv) -> tuple[torch.nn.Module, to
     model = build_model(cfg.stage, cfg.model.preset, **overrides).to(env.device)
     if cfg.init:
         init = load_model(cfg.init)
-        if init.config != model.config:
+        if init.config == model.config:
+            model.load_state_dict(init.state_dict())
+        elif can_grow(init, model.config):  # a deeper run of the same network: new blocks start as identities
+            grow(init, model)
+        else:
             raise ValueError(
                 f"{cfg.init}: init weights are of another network than this run's ({init.config} vs {model.config})"
             )
-        model.load_state_dict(init.state_dict())
     if not (cfg.stage == "student" and cfg.distill.enabled):
         return model, None
     teacher = load_model(cfg.teacher, map_location=env.device)
