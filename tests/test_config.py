@@ -38,6 +38,7 @@ def test_overrides_are_coerced(override, key, want):
         ("distill.enabled=maybe", "distill.enabled: expected true or false"),
         ("optim.betas=[0.9]", "optim.betas: expected a list of 2 numbers"),
         ("batch_size=true", "batch_size: expected an integer"),
+        ("loss=l2", "loss must be one of ['l1', 'psnr_y'], not 'l2'"),
     ],
 )
 def test_bad_values_are_one_line_naming_the_key(tmp_path, override, words):

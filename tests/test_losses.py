@@ -70,3 +70,24 @@ def test_gradients_reach_every_parameter():
     assert all(_nonzero_grads(student).values()), [n for n, ok in _nonzero_grads(student).items() if not ok]
     assert all(p.grad is None for p in teacher.parameters())
     assert parts["l_fs"] > 0 and parts["l_ts"] > 0
+
+
+def test_psnr_y_loss_is_minus_the_mean_psnr_the_evaluation_reports():
+    """`loss: psnr_y` is the protocol's score (pkdn.metrics, without its border crop and rounding), negated."""
+    from pkdn.losses import sr_loss
+    from pkdn.metrics import psnr_y
+
+    torch.manual_seed(0)
+    hr = (torch.rand(3, 3, 32, 32) * 255).round() / 255
+    sr = (hr + 0.05 * torch.randn_like(hr) * torch.tensor([0.5, 1.0, 2.0]).view(3, 1, 1, 1)).double()
+    sr = (sr * 255).round() / 255  # on the 8-bit grid, where the protocol's rounding changes nothing
+    sr.requires_grad_(True)
+    expected = psnr_y(sr.clamp(0, 1), hr.double(), border=0).mean()
+    loss = sr_loss(sr.clamp(0, 1), hr.double(), "psnr_y")
+    assert loss.item() == pytest.approx(-expected.item(), abs=1e-5)
+    loss.backward()  # differentiable, and lowering it raises the score
+    better = (sr - 0.1 * sr.grad / sr.grad.abs().max()).detach()
+    assert psnr_y(better.clamp(0, 1), hr, border=0).mean() > expected
+    assert sr_loss(sr, hr.double(), "l1").item() == pytest.approx(teacher_loss(sr, hr.double()).item())
+    with pytest.raises(ValueError, match="unknown loss 'l2'"):
+        sr_loss(sr, hr, "l2")

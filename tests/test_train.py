@@ -72,8 +72,8 @@ def test_checkpoint_reloads_with_its_config(trained_teacher):
         assert torch.equal(v, state["model"][k])
 
 
-@pytest.mark.parametrize("distill", [True, False])
-def test_student_run_improves_validation_psnr(tmp_path, prepared_small, trained_teacher, distill):
+@pytest.mark.parametrize(("distill", "loss"), [(True, "l1"), (False, "l1"), (False, "psnr_y")])
+def test_student_run_improves_validation_psnr(tmp_path, prepared_small, trained_teacher, distill, loss):
     cfg = _config(
         tmp_path,
         prepared_small,
@@ -82,6 +82,7 @@ def test_student_run_improves_validation_psnr(tmp_path, prepared_small, trained_
         distill={"enabled": distill, "schedule": "constant", "lambda_ts": 0.1, "lambda_fs": 0.1},
         steps=24,
         val_every=12,
+        loss=loss,
     )
     assert cli(["train", "student", "--config", str(cfg), "--no-progress"]) == 0
     run = tmp_path / "run_student"

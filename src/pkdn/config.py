@@ -18,7 +18,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from pkdn.data.degrade import Degradation
-from pkdn.losses import DistillSchedule
+from pkdn.losses import SR_LOSSES, DistillSchedule
 
 T = TypeVar("T")
 
@@ -68,6 +68,7 @@ class TrainConfig:
     data: DataSection = field(default_factory=DataSection)
     optim: OptimSection = field(default_factory=OptimSection)
     distill: DistillSection = field(default_factory=DistillSection)
+    loss: str = "l1"  # L_SR: "l1" (the paper) or "psnr_y" (the mean Y PSNR itself; pkdn.losses.sr_loss)
     batch_size: int = 8  # global: split across DDP ranks
     steps: int = 10000
     val_every: int = 500
@@ -84,6 +85,8 @@ class TrainConfig:
             raise ValueError(f"config: stage must be 'teacher' or 'student', not {self.stage!r}")
         if self.stage == "student" and self.distill.enabled and not self.teacher:
             raise ValueError("config: a distilled student needs `teacher: MODEL_FILE` (or distill.enabled: false)")
+        if self.loss not in SR_LOSSES:
+            raise ValueError(f"config: loss must be one of {list(SR_LOSSES)}, not {self.loss!r}")
         if self.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"config: amp must be none, bf16 or fp16, not {self.amp!r}")
         if self.optim.schedule not in ("constant", "cosine"):

@@ -32,7 +32,7 @@ PROTOCOL = (
     "SSIM 11x11 Gaussian window (sigma 1.5), data range 255, mean over images"
 )
 
-_Y_WEIGHTS = (65.481, 128.553, 24.966)
+Y_WEIGHTS = (65.481, 128.553, 24.966)
 
 
 def _batched(x: torch.Tensor) -> torch.Tensor:
@@ -51,7 +51,7 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
 def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
     """BT.601 luma of RGB in [0, 1]: ``(B, 3, H, W) -> (B, 1, H, W)`` on the 0..255 scale ([16, 235])."""
     x = _batched(x).to(torch.float64)
-    w = torch.tensor(_Y_WEIGHTS, dtype=torch.float64, device=x.device).view(1, 3, 1, 1)
+    w = torch.tensor(Y_WEIGHTS, dtype=torch.float64, device=x.device).view(1, 3, 1, 1)
     return 16.0 + (x * w).sum(dim=1, keepdim=True)
 
 

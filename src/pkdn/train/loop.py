@@ -239,10 +239,10 @@ def _train(
         """One optimiser step of this stage's loss (eq. 1, or eqs. 2-5 under the lambda schedule)."""
         with optim.autocast():
             if cfg.stage == "teacher":
-                loss, parts = teacher_step(net, batch)
+                loss, parts = teacher_step(net, batch, cfg.loss)
             else:
                 lam_ts, lam_fs = cfg.distill.weights(step / per_epoch) if teacher is not None else (0.0, 0.0)
-                loss, parts = student_step(net, batch, teacher, lam_ts, lam_fs)
+                loss, parts = student_step(net, batch, teacher, lam_ts, lam_fs, cfg.loss)
         optim.step(loss)
         return parts
 

@@ -23,10 +23,10 @@ from pkdn.losses import student_loss, teacher_loss
 Parts = dict[str, torch.Tensor]
 
 
-def teacher_step(net: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Parts]:
-    """Eq. 1: L_T = ||T(LR, parsing) - HR||_1."""
+def teacher_step(net: nn.Module, batch: dict[str, torch.Tensor], kind: str = "l1") -> tuple[torch.Tensor, Parts]:
+    """Eq. 1: L_T = ||T(LR, parsing) - HR||_1 (or the config's ``loss``, ``kind``)."""
     sr, _ = net(batch["lr"], batch["parsing"])
-    loss = teacher_loss(sr.float(), batch["hr"])
+    loss = teacher_loss(sr.float(), batch["hr"], kind)
     return loss, {"l_sr": loss.detach(), "total": loss.detach()}
 
 
@@ -36,6 +36,7 @@ def student_step(
     teacher: nn.Module | None = None,
     lambda_ts: float = 0.0,
     lambda_fs: float = 0.0,
+    kind: str = "l1",
 ) -> tuple[torch.Tensor, Parts]:
     """Eqs. 2-5: L_S = L_SR + lambda_TS L1(SR_T, SR_S) + lambda_FS mean_i L1(F_i^T, F_i^S).
 
@@ -46,7 +47,8 @@ def student_step(
         with torch.no_grad():
             sr_t, feats_t = teacher(batch["lr"], batch["parsing"])
     sr, feats = net(batch["lr"])
-    return student_loss(sr.float(), [f.float() for f in feats], batch["hr"], sr_t, feats_t, lambda_ts, lambda_fs)
+    feats = [f.float() for f in feats]
+    return student_loss(sr.float(), feats, batch["hr"], sr_t, feats_t, lambda_ts, lambda_fs, kind)
 
 
 def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
