@@ -90,14 +90,15 @@ def main() -> int:
     sets = build_sets(args.faces, args.work, args.limit)
     names = list(models)
     header = "| test set | " + " | ".join(["bicubic", *names]) + " |"
-    lines = [header, "|" + " --- |" * (len(names) + 2)]
+    print("PSNR (dB) / SSIM, Y channel, 8-px border; x8 from 16 x 16.\n")
+    print(header + "\n|" + " --- |" * (len(names) + 2), flush=True)
     paired = []
     for label, folder in sets.items():
         res, kept = evaluate.evaluate(
             models, folder, split="test", limit=args.limit, batch_size=32, keep=6 if label == "degraded" else 0
         )
         cells = [f"{res.mean(m)[0]:.2f} / {res.mean(m)[1]:.4f}" for m in res.methods]
-        lines.append(f"| {label} ({len(res.names)}) | " + " | ".join(cells) + " |")
+        print(f"| {label} ({len(res.names)}) | " + " | ".join(cells) + " |", flush=True)  # each row as it is done
         for j, later in enumerate(names):  # every model against each one named before it
             for earlier in names[:j]:
                 d = np.asarray(res.psnr[later]) - np.asarray(res.psnr[earlier])
@@ -107,8 +108,6 @@ def main() -> int:
                 )
         if label == "degraded" and args.grid:
             save_png(evaluate.comparison_grid(kept, res.methods), args.grid)
-    print("PSNR (dB) / SSIM, Y channel, 8-px border; x8 from 16 x 16.\n")
-    print("\n".join(lines))
     if paired:
         print("\nPaired per face:\n" + "\n".join(f"- {p}" for p in paired))
     if args.grid:

@@ -88,7 +88,8 @@ def main() -> None:
 
     stu = run_summary(args.run)
     lines = [
-        f"# pkdn shipped model `{args.name}`: PKDN student, `{cfg.model.preset}` preset",
+        f"# pkdn shipped model `{args.name}`: PKDN student, `{cfg.model.preset}` preset"
+        + "".join(f", {k} {v}" for k, v in sorted(cfg.model.overrides.items())),
         "",
         f"Weights: `{weights}` (safetensors, model config in its metadata); "
         f"`pkdn sr --model {args.name}` and `pkdn.checkpoint.load_model({args.name!r})` load it.",
