@@ -103,11 +103,11 @@ def test_init_from_a_shallower_student_grows_it(tmp_path, prepared_small):
     for p in start.parameters():
         p.data.normal_(0, 0.05)
     save_model(tmp_path / "start.safetensors", start)
+    common = dict(init=str(tmp_path / "start.safetensors"), distill={"enabled": False}, steps=2, val_every=2)
     scores = {}
     for blocks in (1, 3):
         run = tmp_path / f"b{blocks}"
         run.mkdir()
-        common = dict(init=str(tmp_path / "start.safetensors"), distill={"enabled": False}, steps=2, val_every=2)
         cfg = _config(
             run, prepared_small, "student", model={"preset": "tiny", "overrides": {"blocks": blocks}}, **common
         )

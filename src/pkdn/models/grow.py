@@ -34,9 +34,7 @@ def grow(src: nn.Module, dst: nn.Module) -> nn.Module:
     if not can_grow(src, dst.config):
         raise ValueError(f"cannot grow {src.config} into {dst.config}: only 'blocks' may differ, and only upwards")
     src_groups = {n: m for n, m in src.named_modules() if isinstance(m, RCAG)}
-    dst_groups = {n: m for n, m in dst.named_modules() if isinstance(m, RCAG)}
-    if src_groups.keys() != dst_groups.keys():
-        raise ValueError("source and target networks have different residual groups")
+    dst_groups = {n: m for n, m in dst.named_modules() if isinstance(m, RCAG)}  # the same names: can_grow held
     for name, s in src_groups.items():
         d = dst_groups[name]
         old, new = len(s.body) - 1, len(d.body) - 1
