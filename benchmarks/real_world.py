@@ -2,6 +2,7 @@
 
     python benchmarks/real_world.py                       # lite, real and bicubic; prints the README table
     python benchmarks/real_world.py --model cand=runs/real_student/best.safetensors --limit 200
+    python benchmarks/real_world.py --model lite --model real --sets clean degraded   # the first two rows only
 
 Test sets (all from the same HR faces, fixed seed; built once into --work):
   clean     the literature's LR (PIL bicubic x1/8)
@@ -30,6 +31,7 @@ from pkdn.data.degraded_set import make_degraded_set
 from pkdn.imageio import load_rgb, save_png
 
 REPO = Path(__file__).resolve().parents[1]
+SETS = ("clean", "degraded", "blur", "noise", "jpeg", "warp", "foreign-opencv", "foreign-reshared")
 
 
 def _foreign(hr: np.ndarray, kind: str) -> np.ndarray:
@@ -80,6 +82,7 @@ def main() -> int:
         help="shipped name or NAME=FILE (default: lite and real)",
     )
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="rows to score (default: all)")
     ap.add_argument("--grid", type=Path, default=REPO / "docs" / "images" / "real_world_grid.png")
     args = ap.parse_args()
 
@@ -87,7 +90,9 @@ def main() -> int:
     for spec in args.model or ["lite", "real"]:
         name, _, path = spec.partition("=")
         models[name] = inference.load(path or name)
-    sets = build_sets(args.faces, args.work, args.limit)
+    sets = {
+        label: folder for label, folder in build_sets(args.faces, args.work, args.limit).items() if label in args.sets
+    }
     names = list(models)
     header = "| test set | " + " | ".join(["bicubic", *names]) + " |"
     print("PSNR (dB) / SSIM, Y channel, 8-px border; x8 from 16 x 16.\n")
@@ -110,7 +115,7 @@ def main() -> int:
             save_png(evaluate.comparison_grid(kept, res.methods), args.grid)
     if paired:
         print("\nPaired per face:\n" + "\n".join(f"- {p}" for p in paired))
-    if args.grid:
+    if args.grid and "degraded" in sets:
         print(f"\ngrid of degraded faces: {args.grid}")
     return 0
 
