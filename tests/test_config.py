@@ -16,6 +16,7 @@ from pkdn.losses import DistillSchedule
         ("optim.grad_clip=null", ("optim", "grad_clip"), None),
         ("steps=5e2", (None, "steps"), 500),
         ("data.val_limit=64", ("data", "val_limit"), 64),
+        ("data.rotate=off", ("data", "rotate"), False),
         ("distill.enabled=no", ("distill", "enabled"), False),
         ("out_dir=2024", (None, "out_dir"), "2024"),
         ("optim.betas=[0.9, 9e-1]", ("optim", "betas"), (0.9, 0.9)),

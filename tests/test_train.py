@@ -14,6 +14,8 @@ from _torchrun import torchrun_pkdn
 from pkdn.checkpoint import SHIPPED_MODELS, load_model, read_metadata
 from pkdn.cli import main as cli
 from pkdn.config import config_from_dict, load_config
+from pkdn.data.dataset import FaceSRDataset
+from pkdn.train.loop import train_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -170,6 +172,21 @@ def test_config_errors_are_one_line(tmp_path, prepared_small, capsys):
     cfg = _config(tmp_path, prepared_small, "student")
     assert cli(["train", "student", "--config", str(cfg)]) == 2
     assert "needs `teacher: MODEL_FILE`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rotate", [True, False])
+def test_data_rotate_switch_reaches_the_training_set(prepared_small, rotate):
+    """`data.rotate: false` keeps flips and drops the 90-degree turns: every sample is upright."""
+    cfg = config_from_dict({"data": {"root": str(prepared_small), "augment": True, "rotate": rotate}, "seed": 1})
+    plain, aug = FaceSRDataset(prepared_small, "train"), train_dataset(cfg, with_parsing=False)
+    kinds = set()
+    for epoch in range(4):
+        aug.set_epoch(epoch)
+        for i in range(len(aug)):
+            hr, ref = aug[i]["hr"], plain[i]["hr"]
+            kind = [k for k, view in (("plain", ref), ("flip", ref.flip(-1))) if torch.equal(hr, view)]
+            kinds.add(kind[0] if kind else "turned")
+    assert kinds == ({"plain", "flip", "turned"} if rotate else {"plain", "flip"})
 
 
 def test_bf16_channels_last_path_trains(tmp_path, prepared_small):

@@ -34,6 +34,9 @@ class DataSection:
     root: str = "prepared/celeba"  # a folder made by `pkdn prepare`
     parsing: str = "full"  # grouping scheme of the parsing map (teacher input channels follow it)
     augment: bool = True  # joint flips (left/right classes swapped) and 90-degree rotations
+    # the rotations of `augment` (the lineage's recipe); off, a network spends no capacity on sideways faces,
+    # which aligned crops and `--whole` never give it (docs/training.md)
+    rotate: bool = True
     num_workers: int = 0
     val_limit: int | None = None  # validate on the first N val images only (None: all)
     # realistic LR synthesised on the fly from HR (train and val; val with a fixed draw); see docs/degradation.md

@@ -194,6 +194,20 @@ def _build_networks(cfg: TrainConfig, env: DistEnv) -> tuple[torch.nn.Module, to
     return model, teacher
 
 
+def train_dataset(cfg: TrainConfig, with_parsing: bool) -> FaceSRDataset:
+    """The training split as the run's config asks for it (augmentation, degradation, seed)."""
+    return FaceSRDataset(
+        cfg.data.root,
+        "train",
+        parsing=cfg.data.parsing,
+        augment=cfg.data.augment,
+        rotate=cfg.data.rotate,
+        with_parsing=with_parsing,
+        seed=cfg.seed,
+        degradation=cfg.data.degrade,
+    )
+
+
 def _train(
     cfg: TrainConfig, env: DistEnv, resume: bool, progress: bool, stop_after: int | None, max_minutes: float | None
 ) -> Path:
@@ -202,15 +216,7 @@ def _train(
     out = _start_run_folder(cfg, env, resume)
     model, teacher = _build_networks(cfg, env)
     needs_parsing = cfg.stage == "teacher" or teacher is not None
-    train_set = FaceSRDataset(
-        cfg.data.root,
-        "train",
-        parsing=cfg.data.parsing,
-        augment=cfg.data.augment,
-        with_parsing=needs_parsing,
-        seed=cfg.seed,
-        degradation=cfg.data.degrade,
-    )
+    train_set = train_dataset(cfg, with_parsing=needs_parsing)
     # validation sees one fixed draw of the degradation (epoch 0 of the run's seed), the same at every check
     val_set = FaceSRDataset(
         cfg.data.root,
