@@ -51,15 +51,20 @@ def _foreign(hr: np.ndarray, kind: str) -> np.ndarray:
     return np.asarray(img)
 
 
-def build_sets(faces: Path, work: Path, limit: int | None) -> dict[str, Path]:
-    sets = {"clean": faces}
+def build_sets(faces: Path, work: Path, limit: int | None, wanted: tuple[str, ...] = SETS) -> dict[str, Path]:
+    """The `wanted` test sets (names of SETS), each built into `work` once and reused after."""
+    sets = {"clean": faces} if "clean" in wanted else {}  # in the order of SETS
     for fam in ("full", "blur", "noise", "jpeg", "warp"):
+        if ("degraded" if fam == "full" else fam) not in wanted:
+            continue
         out = work / fam
         if not (out / "lr").is_dir() or (limit and len(list((out / "lr").glob("*.png"))) < limit):
             make_degraded_set(faces, out, seed=0, degradation=family(fam), limit=limit)
         sets["degraded" if fam == "full" else fam] = out
     files = sorted(p for p in faces.iterdir() if p.suffix.lower() == ".jpg")[:limit]
     for kind in ("opencv", "reshared"):
+        if f"foreign-{kind}" not in wanted:
+            continue
         out = work / f"foreign-{kind}"
         if not (out / "lr").is_dir() or len(list((out / "lr").glob("*.png"))) < len(files):
             for p in files:
@@ -90,9 +95,7 @@ def main() -> int:
     for spec in args.model or ["lite", "real"]:
         name, _, path = spec.partition("=")
         models[name] = inference.load(path or name)
-    sets = {
-        label: folder for label, folder in build_sets(args.faces, args.work, args.limit).items() if label in args.sets
-    }
+    sets = build_sets(args.faces, args.work, args.limit, tuple(args.sets))
     names = list(models)
     header = "| test set | " + " | ".join(["bicubic", *names]) + " |"
     print("PSNR (dB) / SSIM, Y channel, 8-px border; x8 from 16 x 16.\n")
