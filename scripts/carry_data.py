@@ -9,7 +9,9 @@ prepared train + val splits are 433 MB of PNG; packed they are about 48 MB:
 - parsing maps losslessly, all of a split's label maps stacked and LZMA-compressed
   (about 0.4 KB a face);
 - LR faces are not carried: ``unpack`` remakes them from the HR face with the
-  prepare step's own ``lr_from_hr``.
+  prepare step's own ``lr_from_hr`` (``--hr-only`` writes the HR faces alone, for a
+  run that degrades on the fly without distillation: it needs neither, and the
+  machine's minutes are counted).
 
 Scores are never taken on packed data: the test split stays home, and every
 model trained there is evaluated here on the original PNGs.
@@ -64,15 +66,16 @@ def pack(prepared: Path, out: Path, splits: list[str], quality: int) -> None:
         print(f"{split}: {len(names)} faces, {size / 1e6:.1f} MB ({size / len(names) / 1e3:.2f} KB a face)")
 
 
-def _write(job: tuple[Path, str, bytes, np.ndarray, int]) -> None:
+def _write(job: tuple[Path, str, bytes, np.ndarray | None, int]) -> None:
     folder, name, webp, lab, scale = job
     hr = Image.open(io.BytesIO(webp)).convert("RGB")
     hr.save(folder / "hr" / f"{name}.png")
-    lr_from_hr(hr, scale).save(folder / "lr" / f"{name}.png")
-    Image.fromarray(lab, "L").save(folder / "parsing" / f"{name}.png")
+    if lab is not None:
+        lr_from_hr(hr, scale).save(folder / "lr" / f"{name}.png")
+        Image.fromarray(lab, "L").save(folder / "parsing" / f"{name}.png")
 
 
-def unpack(packed: Path, out: Path, workers: int) -> None:
+def unpack(packed: Path, out: Path, workers: int, hr_only: bool = False) -> None:
     config = json.loads((packed / "config.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -83,10 +86,10 @@ def unpack(packed: Path, out: Path, workers: int) -> None:
             labels = np.frombuffer(lzma.decompress(z["parsing_lzma"].tobytes()), np.uint8)
             labels = labels.reshape(tuple(z["parsing_shape"]))
         folder = out / split
-        for kind in ("hr", "lr", "parsing"):
+        for kind in ("hr",) if hr_only else ("hr", "lr", "parsing"):
             (folder / kind).mkdir(parents=True, exist_ok=True)
         jobs = [
-            (folder, str(n), webp[off[i] : off[i + 1]].tobytes(), labels[i], int(config["scale"]))
+            (folder, str(n), webp[off[i] : off[i + 1]].tobytes(), None if hr_only else labels[i], int(config["scale"]))
             for i, n in enumerate(names)
         ]
         with ProcessPoolExecutor(workers) as pool:
@@ -106,11 +109,12 @@ def main() -> None:
     u.add_argument("packed", type=Path)
     u.add_argument("out", type=Path)
     u.add_argument("--workers", type=int, default=8)
+    u.add_argument("--hr-only", action="store_true", help="write the HR faces alone (no LR, no parsing maps)")
     a = ap.parse_args()
     if a.cmd == "pack":
         pack(a.prepared, a.out, a.splits, a.quality)
     else:
-        unpack(a.packed, a.out, a.workers)
+        unpack(a.packed, a.out, a.workers, a.hr_only)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Train one config on a lent GPU (the `device` tool's machine: 16 cores, torch and OpenCV installed, no pkdn) for as
+# long as its window holds, at a few variants side by side, with a cosine schedule that ends inside the window:
+#   1. unpack the carried train + val HR faces (scripts/carry_data.py --hr-only: the runs degrade on the fly and
+#      distil nothing, so they need neither the prepared LR nor the parsing maps);
+#   2. probe the step rate with every variant running at once (PROBE steps each, thrown away);
+#   3. set `steps` so that the runs end RESERVE seconds before the window does (--max-minutes stays as a backstop:
+#      a slower machine returns paused runs, not nothing);
+#   4. train the variants side by side; 5. put one tar per run (weights, best, config, log) and the log in $OUT.
+# Every score is taken later on the CPU on the original PNGs, on val to choose and on test to report.
+#   Here:  python scripts/carry_data.py pack prepared/celeba gpupack --splits train val      (carry gpupack)
+#   There: CONFIG=configs/real_student_gpu_upright.yaml WINDOW=540 \
+#            VARIANTS="pc35:data.degrade.p_clean=0.35 pc25:data.degrade.p_clean=0.25" bash scripts/gpu_finetune.sh
+# A variant is NAME:KEY=VALUE[,KEY=VALUE...] (config overrides, as `pkdn train --set`).
+set -u
+t0=$(date +%s)
+OUT=${OUT:-/tmp/gpu_out}
+CONFIG=${CONFIG:?set CONFIG to a training config}
+VARIANTS=${VARIANTS:?set VARIANTS, e.g. \"a:seed=1 b:seed=2\"}
+WINDOW=${WINDOW:-540}   # seconds the whole script may take
+RESERVE=${RESERVE:-50}  # seconds kept after training for the last validation, checkpoint and packing
+PROBE=${PROBE:-150}     # probe steps per variant
+EXTRA=${EXTRA:-}        # extra --set for every run, e.g. for a dry run on a CPU: "--set batch_size=4"
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
+py=$(command -v python3 || command -v python)
+mkdir -p "$OUT" runs
+log=$OUT/session.log
+say() { echo "[$(($(date +%s) - t0)) s] $*" >>"$log"; }
+sets_of() { local s=${1#*:} a; IFS=, read -ra a <<<"$s"; for x in "${a[@]}"; do printf -- '--set %s ' "$x"; done; }
+
+say "start $(date -u)"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >>"$log" 2>&1 || say "no nvidia-smi"
+$py -c "import torch, cv2; print('torch', torch.__version__, 'cv2', cv2.__version__, 'cuda', torch.cuda.is_available())" >>"$log" 2>&1
+$py scripts/carry_data.py unpack gpupack prepared/celeba --workers "$(nproc)" --hr-only >>"$log" 2>&1 || { say "unpack failed"; cat "$log"; exit 1; }
+say "unpacked"
+
+for v in $VARIANTS; do
+  # shellcheck disable=SC2046
+  $py -m pkdn.cli train student --config "$CONFIG" --out "/tmp/probe_${v%%:*}" $(sets_of "$v") $EXTRA \
+    --set steps=1000000 --set log_every=$((PROBE / 3)) --stop-after "$PROBE" --no-progress >"$OUT/probe_${v%%:*}.log" 2>&1 &
+done
+wait
+rate=$($py - "$PROBE" /tmp/probe_* <<'EOF'
+import json, sys
+probe, runs = int(sys.argv[1]), sys.argv[2:]
+rates = []
+for r in runs:  # the last logged interval: past the loader's start-up, all variants running at once
+    lines = [json.loads(x) for x in open(f"{r}/log.jsonl")]
+    rates.append([x for x in lines if x["event"] == "train"][-1]["images_per_s"])
+print(min(rates))
+EOF
+) || { say "probe failed"; for f in "$OUT"/probe_*.log; do tail -n 30 "$f" >>"$log"; done; cat "$log"; exit 1; }
+batch=$($py -c "import sys; from pkdn.config import load_config; print(load_config(sys.argv[1], sys.argv[2:]).batch_size)" \
+  "$CONFIG" $(for x in $EXTRA; do [ "$x" = --set ] || echo "$x"; done))
+left=$((WINDOW - ($(date +%s) - t0) - RESERVE))
+# 0.9: every epoch restarts the loader's workers, which the probe (inside one epoch) did not pay
+steps=$($py -c "print(max(1, int(0.9 * $rate * ($left - 20) / $batch)))")
+say "probe: $rate faces/s per run at batch $batch; $left s left for training -> steps=$steps"
+rm -f "$OUT"/probe_*.log
+
+for v in $VARIANTS; do
+  name=${v%%:*}
+  # shellcheck disable=SC2046
+  timeout $((left + 40)) $py -m pkdn.cli train student --config "$CONFIG" --out "runs/gpu_$name" $(sets_of "$v") $EXTRA \
+    --set steps="$steps" --max-minutes "$($py -c "print(($left - 5) / 60)")" --no-progress >"runs/gpu_$name.out" 2>&1 &
+done
+wait
+say "trained"
+for v in $VARIANTS; do
+  name=${v%%:*}
+  { echo "== $name"; tail -n 4 "runs/gpu_$name.out"; grep '"val"\|"end"\|"pause"' "runs/gpu_$name/log.jsonl"; } >>"$log" 2>&1
+  tar -cf "$OUT/$name.tar" --exclude=last.pt --exclude=tb -C runs "gpu_$name" >>"$log" 2>&1
+done
+say "packed"
+ls -la "$OUT" >>"$log"
+cat "$log"
