@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from pkdn.checkpoint import load_model, save_model
+from pkdn.checkpoint import UPRIGHT_ONLY, load_model, save_model, upright_only
 from pkdn.models.routed import Routed
 from pkdn.train.gate import fit_gate, gate_data, gate_report, split_data
 
@@ -55,6 +55,8 @@ def main() -> None:
     print(json.dumps(report, indent=1))
     fitted = {"gate_from": a.gate} if a.gate else {"train_faces": a.limit, "steps": a.steps, "seed": a.seed}
     extra = {"gate": {"clean": a.clean, "degraded": a.degraded, **fitted, "val_report": report["val"]}}
+    # the blend is only as turn-proof as its least turn-proof student (checkpoint.UPRIGHT_ONLY)
+    extra[UPRIGHT_ONLY] = any(upright_only(p) for p in (a.clean, a.degraded, a.small) if p)
     small = None
     if a.small:
         small = load_model(a.small)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pkdn.checkpoint import WEIGHTS, load_model, read_metadata
+from pkdn.checkpoint import UPRIGHT_ONLY, WEIGHTS, load_model, read_metadata, update_extra
 from pkdn.config import load_config
 from pkdn.evaluate import evaluate
 from pkdn.fileio import atomic_write_bytes
@@ -163,6 +163,8 @@ def main() -> None:
     meta = read_metadata(args.run / args.weights)
     assert meta["model_config"]["kind"] == "student"
     atomic_write_bytes(args.dest / weights, (args.run / args.weights).read_bytes())
+    if not (cfg.data.augment and cfg.data.rotate):  # runs saved before the key existed lack it
+        update_extra(args.dest / weights, **{UPRIGHT_ONLY: True})
     atomic_write_bytes(args.dest / f"MODEL_CARD_{args.name}.md", card.encode())
     print(card)
 

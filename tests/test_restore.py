@@ -11,8 +11,10 @@ from PIL import Image
 from _eval_helpers import student_path, write_lr_faces
 from _torchrun import torchrun_pkdn
 from pkdn import metrics
+from pkdn.checkpoint import UPRIGHT_ONLY, read_metadata, update_extra, upright_only
+from pkdn.cli import main
 from pkdn.imageio import to_float_tensor
-from pkdn.restore import Restorer, choose_precision
+from pkdn.restore import EnsembleWarning, Restorer, choose_precision
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,3 +92,26 @@ def test_self_ensemble_is_equivariant_and_adds_psnr(celeba, tmp_path):
     assert p8 > p2 > p1, (p1, p2, p8)  # +0.07 (2) and +0.11 dB (8) on 300 test faces
     with pytest.raises(ValueError, match="ensemble must be one of 1, 2, 8"):
         Restorer("lite", ensemble=4)
+
+
+def test_eight_views_of_an_upright_only_model_are_flagged(model_file, faces, tmp_path, capsys):
+    """A model file marked upright-only (trained without quarter turns) gets one note, as a Python warning,
+    as one CLI line and nowhere else: 2 views, or a model that learned the turns, say nothing."""
+    marked = tmp_path / "upright.safetensors"
+    marked.write_bytes(model_file.read_bytes())
+    update_extra(marked, **{UPRIGHT_ONLY: True})
+    assert upright_only(marked) and not upright_only(model_file)
+    assert read_metadata(marked)["model_config"] == read_metadata(model_file)["model_config"]
+    x = torch.rand(1, 3, 16, 16)
+    torch.testing.assert_close(Restorer(marked).tensor(x), Restorer(model_file).tensor(x))  # weights untouched
+    with pytest.warns(EnsembleWarning, match="upright faces only"):
+        r8 = Restorer(marked, ensemble=8)
+    assert len(r8.notes) == 1 and "use 2 views" in r8.notes[0]
+    assert Restorer(marked, ensemble=2).notes == [] and Restorer(model_file, ensemble=8).notes == []
+    folder, hrs = faces
+    face = str(folder / f"{sorted(hrs)[0]}.png")
+    assert main(["sr", face, "-o", str(tmp_path / "o"), "--model", str(marked), "--ensemble", "8"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("pkdn sr: warning: ") and "upright faces only" in err[0], err
+    assert main(["sr", face, "-o", str(tmp_path / "o2"), "--model", str(marked), "--ensemble", "2"]) == 0
+    assert capsys.readouterr().err.strip() == ""

@@ -23,7 +23,7 @@ from pkdn.checkpoint import DEFAULT_MODEL, SHIPPED_MODELS, WHOLE_DEFAULT_MODEL
 from pkdn.data.degrade import MAX_PIXELS, hr_from_image, lr_from_hr, upsample
 from pkdn.imageio import to_float_tensor
 from pkdn.inference import load, super_resolve
-from pkdn.restore import Restorer
+from pkdn.restore import EnsembleWarning, Restorer
 from pkdn.serve.engine import whole_photo_class
 
 WHOLE = whole_photo_class() is not None  # whole-photo mode installed (pkdn.faces)
@@ -56,7 +56,7 @@ def test_health_info_and_page(server: Server):
     r = server.get("api/health")
     assert r.status_code == 200 and r.json()["status"] == "ok"
     info = server.get("api/info").json()
-    assert info["models"] == list(SHIPPED_MODELS) and info["default_model"] in SHIPPED_MODELS
+    assert info["models"] == list(SHIPPED_MODELS)
     assert info["default_models"] == {"crop": DEFAULT_MODEL, "whole": WHOLE_DEFAULT_MODEL}
     page = server.get("")
     assert page.status_code == 200 and 'id="file"' in page.text
@@ -91,7 +91,12 @@ def test_ensemble_field_matches_the_python_api(server: Server, faces):
     lr = faces[0][0]
     one, eight = (server.sr(png(lr), model="real", ensemble=n) for n in ("1", "8"))
     assert one.status_code == eight.status_code == 200, (one.text, eight.text)
-    ref = np.asarray(Restorer("real", ensemble=8).image(lr), dtype=np.int16)
+    # the shipped real learned from upright faces only: the 8-view answer carries one note saying so
+    assert json.loads(one.headers["X-Pkdn-Notes"]) == []
+    notes = json.loads(eight.headers["X-Pkdn-Notes"])
+    assert len(notes) == 1 and "upright faces only" in notes[0], notes
+    with pytest.warns(EnsembleWarning, match="upright faces only"):
+        ref = np.asarray(Restorer("real", ensemble=8).image(lr), dtype=np.int16)
     got = np.asarray(Image.open(io.BytesIO(eight.content)), dtype=np.int16)
     assert np.abs(got - ref).max() <= 1  # up to one 8-bit level: thread counts may differ
     assert np.abs(got - np.asarray(Image.open(io.BytesIO(one.content)), dtype=np.int16)).max() > 1

@@ -106,6 +106,14 @@ def test_page_super_resolves_an_uploaded_face(browser, server, celeba, tmp_path)
         )
     )
     assert not browser.find_element(By.ID, "error").is_displayed()
+    assert not browser.find_element(By.ID, "notes").is_displayed()  # lite learned quarter turns: nothing to say
+
+    # `real` learned from upright faces only: with 8 views the page says why 2 serve it better
+    second = browser.find_element(By.ID, "download").get_attribute("href")
+    Select(browser.find_element(By.ID, "model")).select_by_value("real")  # a new model re-runs the face
+    wait.until(lambda d: d.find_element(By.ID, "download").get_attribute("href") != second)
+    wait.until(lambda d: d.find_element(By.ID, "notes").is_displayed())
+    assert "upright faces only" in browser.find_element(By.ID, "notes").text
 
     # the side-by-side view shows both images next to each other
     browser.find_element(By.CSS_SELECTOR, 'input[name="view"][value="side"]').click()

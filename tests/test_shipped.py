@@ -21,14 +21,15 @@ from pkdn.models import preset_config
 
 N_FACES = 96
 MIN_GAIN_DB = 2.0  # the issue's floor; the shipped file gives +2.75 dB on this slice, +2.91 on the whole split
-# the `real` model (grown to 6 blocks per group, psnr_y fine-tuned, then upright) on pkdn's degraded test faces (all
-# 1,000: +1.98 dB over bicubic, +1.51 over lite) and on the clean ones (all 1,000: +2.73 dB over bicubic, 0.18 dB
-# below lite, inside the issue's 0.5 dB; the lite-size real was 0.66 below)
-REAL_GAIN_DB, REAL_OVER_LITE_DB = 1.5, 1.1
-REAL_CLEAN_GAIN_DB, REAL_CLEAN_BELOW_LITE_DB = 2.2, 0.5
-# the `auto` model (lite and real, gated) on the same slices: close to lite on clean faces, close to real on degraded
-# (all 1,000: 0.01 dB above lite clean, 0.05 dB below real degraded: its gate was fitted for the lite-size real)
-AUTO_CLEAN_BELOW_LITE_DB, AUTO_OVER_REAL_DEGRADED_DB = 0.15, -0.1
+# the `real` model (grown to 6 blocks per group, psnr_y fine-tuned, upright, then trained further on a lent GPU) on pkdn's
+# degraded test faces (this slice: +1.98 dB over bicubic, +1.63 over lite; all 1,000: +2.20 and +1.72) and on the clean
+# ones (this slice: +2.91 dB over bicubic, 0.16 above lite; all 1,000: +3.06 and 0.15 above; the issue allows 0.5 below)
+REAL_GAIN_DB, REAL_OVER_LITE_DB = 1.8, 1.4
+REAL_CLEAN_GAIN_DB, REAL_CLEAN_BELOW_LITE_DB = 2.6, 0.5
+# the `auto` model (lite and real behind a gate fitted for them): since session 10 real beats lite on clean faces
+# too, and the refitted gate gives lite a weight under 1e-4 on every face, so auto answers as real (this slice: equal
+# to 0.001 dB on both sets)
+AUTO_FROM_REAL_DB, AUTO_MAX_LITE_WEIGHT = 0.02, 0.01
 # the `photo` model (pose-tuned lite and real behind auto's gate) on faces at photo poses (`pkdn degrade --family
 # pose`) and on pkdn's degraded faces, against the students it was tuned from
 PHOTO_OVER_LITE_POSED_DB, PHOTO_OVER_LITE_DEGRADED_DB = 0.25, 0.9  # all 1,000: +0.46 and +1.21 dB
@@ -108,7 +109,8 @@ def test_real_model_still_serves_clean_faces(celeba):
 
 
 def test_auto_model_is_lite_and_real_blended_by_a_gate(celeba, tmp_path):
-    """`auto`: the shipped lite and real students, unchanged, and a gate that sends clean faces to lite."""
+    """`auto`: the shipped lite and real students, unchanged, and a gate fitted for these two (scripts/fit_gate.py).
+    The fit found real better than lite on clean faces as well, so the gate hands (almost) every face to real."""
     from pkdn.data.degraded_set import make_degraded_set
     from pkdn.models.routed import Routed
 
@@ -119,33 +121,33 @@ def test_auto_model_is_lite_and_real_blended_by_a_gate(celeba, tmp_path):
     for part, name in ((auto.clean, "lite"), (auto.degraded, "real")):
         shipped = checkpoint.load_model(name).state_dict()
         assert all(torch.equal(v, shipped[k]) for k, v in part.state_dict().items()), name
+    gate = checkpoint.read_metadata(checkpoint.SHIPPED_MODELS["auto"])["extra"]["gate"]
+    assert "gate_from" not in gate and gate["train_faces"] > 0, "fitted for these students, not reused"
+    assert checkpoint.upright_only("auto"), "its real half learned upright faces only"
     make_degraded_set(celeba / "test", tmp_path / "deg", seed=0, limit=N_FACES)
     models = {"lite": checkpoint.load_model("lite"), "real": checkpoint.load_model("real"), "auto": auto}
     clean, _ = evaluate(models, celeba, split="test", limit=N_FACES)
     degraded, _ = evaluate(models, tmp_path / "deg")
-    lp, rp, ap = (clean.mean(m)[0] for m in ("lite", "real", "auto"))
-    assert lp - ap <= AUTO_CLEAN_BELOW_LITE_DB, (lp, rp, ap)
-    lp, rp, ap = (degraded.mean(m)[0] for m in ("lite", "real", "auto"))
-    assert ap - rp >= AUTO_OVER_REAL_DEGRADED_DB, (lp, rp, ap)
-    with torch.no_grad():  # the gate's weight of lite: high on clean faces, low on degraded ones
+    for result in (clean, degraded):
+        lp, rp, ap = (result.mean(m)[0] for m in ("lite", "real", "auto"))
+        assert abs(ap - rp) <= AUTO_FROM_REAL_DB and ap > lp, (lp, rp, ap)
+    with torch.no_grad():  # the gate's weight of lite
         p_clean = auto.p_clean(_lr_batch(celeba, "test", N_FACES)).mean()
         p_degraded = auto.p_clean(_lr_batch(tmp_path / "deg", "test", N_FACES)).mean()
-    assert p_clean > 0.8 and p_degraded < 0.4, (p_clean, p_degraded)
+    assert p_clean < AUTO_MAX_LITE_WEIGHT and p_degraded < AUTO_MAX_LITE_WEIGHT, (p_clean, p_degraded)
 
 
 def test_photo_model_serves_faces_at_photo_poses(celeba, tmp_path):
-    """`photo` (whole-photo mode's default): pose-tuned lite and real students behind the gate of `auto`."""
+    """`photo` (whole-photo mode's default): pose-tuned lite and real students behind session 5's gate of `auto`."""
     from pkdn.data.degrade import family
     from pkdn.data.degraded_set import make_degraded_set
     from pkdn.models.routed import Routed
 
-    photo, auto = checkpoint.load_model("photo"), checkpoint.load_model("auto")
+    photo = checkpoint.load_model("photo")
     assert checkpoint.WHOLE_DEFAULT_MODEL == "photo"
     assert isinstance(photo, Routed) and photo.config == preset_config("student", "lite")
     card = checkpoint.SHIPPED_MODELS["photo"].with_name("MODEL_CARD_photo.md").read_text()
     assert "PKDN routed model (photo)" in card and "| bicubic |" in card
-    gate = auto.gate.state_dict()
-    assert all(torch.equal(v, gate[k]) for k, v in photo.gate.state_dict().items()), "auto's gate, unchanged"
     make_degraded_set(celeba / "test", tmp_path / "pose", seed=0, degradation=family("pose"), limit=N_FACES)
     make_degraded_set(celeba / "test", tmp_path / "deg", seed=0, limit=N_FACES)
     models = {"lite": checkpoint.load_model("lite"), "photo": photo}

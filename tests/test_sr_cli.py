@@ -166,6 +166,22 @@ def test_output_dir_equal_to_input_dir_is_refused(model_file, lr_faces, tmp_path
     assert sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir()) == before
 
 
+def test_output_named_like_an_image_is_refused(model_file, lr_faces, tmp_path, capsys):
+    # `-o out.png` used to make a folder called out.png; it is refused before any work, in both modes
+    folder, hrs = lr_faces
+    face = str(folder / f"{sorted(hrs)[0]}.png")
+    for extra in ([], ["--whole"]):
+        assert main(["sr", face, "-o", str(tmp_path / "out.PNG"), "--model", str(model_file), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("pkdn sr: error: ") and "out.PNG: looks like an image file name" in err
+        assert len(err.splitlines()) == 1
+    assert not (tmp_path / "out.PNG").exists()
+    # a folder that happens to be called so, made by the user, is still a folder
+    (tmp_path / "faces.png").mkdir()
+    assert main(["sr", face, "-o", str(tmp_path / "faces.png"), "--model", str(model_file)]) == 0
+    assert (tmp_path / "faces.png" / f"{sorted(hrs)[0]}.png").is_file()
+
+
 def test_missing_inputs_and_duplicate_stems(model_file, lr_faces, tmp_path, capsys):
     folder, hrs = lr_faces
     a, b = tmp_path / "a", tmp_path / "b"

@@ -11,7 +11,7 @@ import yaml
 from safetensors.torch import load_file
 
 from _torchrun import torchrun_pkdn
-from pkdn.checkpoint import SHIPPED_MODELS, load_model, read_metadata
+from pkdn.checkpoint import SHIPPED_MODELS, load_model, read_metadata, upright_only
 from pkdn.cli import main as cli
 from pkdn.config import config_from_dict, load_config
 from pkdn.data.dataset import FaceSRDataset
@@ -196,6 +196,14 @@ def test_bf16_channels_last_path_trains(tmp_path, prepared_small):
     val = _events(tmp_path / "run_teacher", "val")
     assert val[-1]["psnr"] > val[0]["psnr"]
     assert load_model(tmp_path / "run_teacher" / "best.safetensors").config.kind == "teacher"
+    # it learned quarter turns (data.rotate, the default), so its files do not say upright-only...
+    assert not upright_only(tmp_path / "run_teacher" / "last.safetensors")
+    # ...while a run on upright faces says so in both (Restorer warns about 8 views of such a model)
+    cfg = _config(tmp_path, prepared_small, steps=2, val_every=2, out_dir=str(tmp_path / "upright"))
+    assert cli(["train", "teacher", "--config", str(cfg), "--set", "data.rotate=false", "--no-progress"]) == 0
+    assert upright_only(tmp_path / "upright" / "last.safetensors") and upright_only(
+        tmp_path / "upright" / "best.safetensors"
+    )
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,13 @@ def resolve_model(model: str | os.PathLike | None) -> Path:
     return path
 
 
+#: key of a model file's "extra" metadata: true when the network learned from upright faces only (``data.rotate``
+#: false, or no augmentation at all). Such a network is not equivariant to quarter turns, so the 8-view
+#: self-ensemble, six of whose views are turned, lowers its PSNR (docs/cli.md); :class:`pkdn.restore.Restorer`
+#: says so when asked for it.
+UPRIGHT_ONLY = "upright_only"
+
+
 def save_model(path: str | os.PathLike, model: nn.Module, extra: dict | None = None) -> None:
     """Write ``model``'s weights and config (plus optional JSON-able ``extra`` metadata) atomically."""
     meta = {"format": "pkdn", "model_config": json.dumps(model.config.to_dict())}
@@ -83,6 +90,25 @@ def read_metadata(path: str | os.PathLike) -> dict:
     if "extra" in meta:
         out["extra"] = json.loads(meta["extra"])
     return out
+
+
+def upright_only(model: str | os.PathLike | None) -> bool:
+    """Whether a model file (or shipped name) says its network learned from upright faces only (:data:`UPRIGHT_ONLY`)."""
+    return bool(read_metadata(resolve_model(model)).get("extra", {}).get(UPRIGHT_ONLY, False))
+
+
+def update_extra(path: str | os.PathLike, **fields: object) -> None:
+    """Merge ``fields`` into a model file's "extra" metadata, rewriting it atomically (weights unchanged).
+
+    Why: a file written before a metadata key existed (a shipped model's run) can be given it when shipped.
+    """
+    path = Path(path)
+    read_metadata(path)  # refuses a file that is not a pkdn model, in one line
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata() or {})
+    meta["extra"] = json.dumps({**json.loads(meta.get("extra", "{}")), **fields})
+    state = load_file(str(path))
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
 
 
 def load_model(path: str | os.PathLike | None = None, map_location: str | torch.device = "cpu") -> nn.Module:

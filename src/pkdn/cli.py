@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 # Before torch loads OpenMP: idle threads sleep instead of spinning. On a machine shared with other
 # work, spinning threads made 2-thread inference up to 30x slower (docs/evaluation.md).
@@ -144,6 +146,17 @@ def _warn(cmd: str, msg: str) -> None:
     print(f"pkdn {cmd}: warning: {msg}", file=sys.stderr, flush=True)
 
 
+@contextmanager
+def _ensemble_warnings_as_notes() -> Iterator[None]:
+    """Silence :class:`pkdn.restore.EnsembleWarning` while a Restorer is built: the CLI prints its ``notes``
+    as one ``pkdn CMD: warning:`` line instead of Python's two-line warning."""
+    from pkdn.restore import EnsembleWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EnsembleWarning)
+        yield
+
+
 def _add_ensemble(p: argparse.ArgumentParser) -> None:
     """``--ensemble`` of `pkdn sr` and `pkdn eval`: the self-ensemble of :class:`pkdn.restore.Restorer`."""
     from pkdn.restore import ENSEMBLES
@@ -264,13 +277,17 @@ def _run_sr(args: argparse.Namespace) -> int:
         return 2
     try:
         try:
-            restorer = Restorer(
-                args.model,
-                device=env.device,
-                precision=args.precision,
-                batch_size=args.batch_size,
-                ensemble=args.ensemble,
-            )
+            with _ensemble_warnings_as_notes():
+                restorer = Restorer(
+                    args.model,
+                    device=env.device,
+                    precision=args.precision,
+                    batch_size=args.batch_size,
+                    ensemble=args.ensemble,
+                )
+            if env.is_main:
+                for note in restorer.notes:
+                    _warn("sr", note)
             report = restorer.files(
                 args.inputs,
                 args.out_dir,
@@ -307,16 +324,19 @@ def _run_sr_whole(args: argparse.Namespace) -> int:
         _err("sr", f"--upscale must be from 1 to 8, not {up}")
         return 2
     try:
-        pipe = WholePhotoSR(
-            model=args.model,
-            device=args.device,
-            batch_size=args.batch_size,
-            precision=args.precision,
-            ensemble=args.ensemble,
-        )
+        with _ensemble_warnings_as_notes():
+            pipe = WholePhotoSR(
+                model=args.model,
+                device=args.device,
+                batch_size=args.batch_size,
+                precision=args.precision,
+                ensemble=args.ensemble,
+            )
     except (OSError, ValueError, RuntimeError, ImportError) as e:
         _err("sr", str(e))
         return 2
+    for note in pipe.restorer.notes:
+        _warn("sr", note)
     try:
         report = whole_files(
             pipe,
@@ -402,9 +422,12 @@ def _run_eval(args: argparse.Namespace) -> int:
                 name, path = Path(spec).stem, spec
             if name in models or name == evaluate.BICUBIC:
                 raise ValueError(f"model name {name!r} is used twice (or is 'bicubic'); name them with NAME=CKPT")
-            models[name] = Restorer(
-                path, device=args.device, precision="fp32", batch_size=args.batch_size, ensemble=args.ensemble
-            )
+            with _ensemble_warnings_as_notes():
+                models[name] = Restorer(
+                    path, device=args.device, precision="fp32", batch_size=args.batch_size, ensemble=args.ensemble
+                )
+            for note in models[name].notes:
+                _warn("eval", note)
         result, kept = evaluate.evaluate(
             models,
             args.dataset,

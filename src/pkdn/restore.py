@@ -31,6 +31,7 @@ import functools
 import glob
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
@@ -43,7 +44,7 @@ from PIL import Image
 from torch import nn
 
 from pkdn.device import cpu_bf16_kind, resolve_device
-from pkdn.imageio import ImageError, list_images, load_rgb, save_png, tensor_to_pil, to_float_tensor
+from pkdn.imageio import IMAGE_EXTENSIONS, ImageError, list_images, load_rgb, save_png, tensor_to_pil, to_float_tensor
 
 #: faces per forward pass (CLI and API share it).
 DEFAULT_BATCH_SIZE = 32
@@ -130,6 +131,10 @@ def _ensemble_views(n: int) -> list[tuple[int, bool]]:
     return [(k, f) for k in range(4 if n == 8 else 1) for f in ((False, True) if n > 1 else (False,))]
 
 
+class EnsembleWarning(UserWarning):
+    """A self-ensemble that the model in use is not made for (see ``Restorer.notes``)."""
+
+
 class Restorer:
     """A student network ready for inference: device, precision and batching chosen once.
 
@@ -155,6 +160,9 @@ class Restorer:
         if ensemble not in ENSEMBLES:
             raise ValueError(f"ensemble must be one of {', '.join(map(str, ENSEMBLES))}, not {ensemble}")
         self.ensemble = ensemble
+        #: one-line remarks a user should see about this set-up (the CLI prints them, the web page shows them);
+        #: each is also issued as an :class:`EnsembleWarning` for Python callers.
+        self.notes: list[str] = []
         if isinstance(model, nn.Module):
             net = check_student(model)
             self.device = next(net.parameters()).device if device is None else resolve_device(device)
@@ -177,6 +185,16 @@ class Restorer:
         self.path = f"{self.device.type}, {'bf16 autocast' if self.precision == 'bf16' else 'float32'} ({why})"
         if ensemble > 1:
             self.path += f", self-ensemble of {ensemble} views"
+        if ensemble == 8 and not isinstance(model, nn.Module):
+            from pkdn.checkpoint import upright_only
+
+            if upright_only(model):
+                self.notes.append(
+                    f"{model if model is not None else 'the default model'} learned from upright faces only: "
+                    "the 8-view self-ensemble (six of its views turned) lowers its PSNR; use 2 views (the mirror)"
+                )
+        for note in self.notes:
+            warnings.warn(note, EnsembleWarning, stacklevel=2)
 
     @property
     def scale(self) -> int:
@@ -436,10 +454,17 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list
 
 
 def check_out_dir(out_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike], files: Iterable[Path]) -> Path:
-    """Refuse an output folder that is an input folder (outputs must never overwrite inputs)."""
+    """Refuse an output folder that is an input folder (outputs must never overwrite inputs), or one that is
+    not yet there and is named like an image file (``-o out.png``): a user who wrote that expects a file, and
+    would otherwise find a folder called ``out.png`` holding ``<stem>.png``."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: output path exists and is not a folder")
+    if not out.exists() and out.suffix.lower() in IMAGE_EXTENSIONS:
+        raise ValueError(
+            f"{out}: looks like an image file name, but outputs go into a folder (<folder>/<input stem>.png); "
+            "name a folder"
+        )
     dirs = {Path(f).resolve().parent for f in files} | {Path(i).resolve() for i in inputs if Path(i).is_dir()}
     if out.resolve() in dirs:
         raise ValueError(
@@ -450,6 +475,7 @@ def check_out_dir(out_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "EnsembleWarning",
     "ENSEMBLES",
     "MAX_SIDE",
     "MIN_SIDE",

@@ -77,7 +77,6 @@ def create_app(config: ServeConfig | None = None) -> Starlette:
         return JSONResponse(
             {
                 "models": engine.models(),
-                "default_model": engine.default_model(),
                 "default_models": {mode: engine.default_model(mode) for mode in MODES},
                 "modes": engine.modes(),
                 "max_bytes": cfg.max_bytes,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from PIL import Image
 
 from pkdn.checkpoint import DEFAULT_MODEL, SHIPPED_MODELS, WHOLE_DEFAULT_MODEL
 from pkdn.imageio import MAX_PIXELS
-from pkdn.restore import MAX_SIDE
+from pkdn.restore import MAX_SIDE, EnsembleWarning
 from pkdn.serve.upload import MAX_BYTES, UploadError
 
 MODES = ("crop", "whole")
@@ -76,6 +77,8 @@ class Engine:
         self._load_lock = threading.Lock()
         self._in_flight = 0
         self._count_lock = threading.Lock()
+        # a model's notes (Restorer.notes) go back with each result instead (process); the server's log stays quiet
+        warnings.filterwarnings("ignore", category=EnsembleWarning)
 
     # ------------------------------------------------------------------ what is offered
     @staticmethod
@@ -157,12 +160,14 @@ class Engine:
             max_side=c.max_side if mode == "crop" else c.max_photo_side,
         )
         del data
+        runner = self._get(mode, model, ensemble)
+        notes.extend((runner if mode == "crop" else runner.restorer).notes)
         if mode == "crop":
-            out = self._get(mode, model, ensemble).image(img)
+            out = runner.image(img)
             faces: list[dict[str, Any]] = []
         else:
             try:
-                res = self._get(mode, model, ensemble)(img)
+                res = runner(img)
             except ValueError as e:  # the pipeline's own limits (PhotoError): one line, the client's to fix
                 msg = " ".join(str(e).split())
                 raise UploadError(msg, 413 if "too large" in msg else 422) from None

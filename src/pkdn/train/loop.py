@@ -28,7 +28,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
-from pkdn.checkpoint import load_model, save_model
+from pkdn.checkpoint import UPRIGHT_ONLY, load_model, save_model
 from pkdn.config import TrainConfig, config_from_dict, dump_config
 from pkdn.data.dataset import FaceSRDataset
 from pkdn.fileio import atomic_write
@@ -230,6 +230,7 @@ def _train(
     per_epoch = sampler.batches_per_epoch
 
     optim = Optimizer(model, cfg, env.device.type)
+    upright = not (cfg.data.augment and cfg.data.rotate)  # recorded in the model files (checkpoint.UPRIGHT_ONLY)
     step, best = 0, -math.inf
     if resume and (out / "last.pt").exists():
         state = torch.load(out / "last.pt", map_location=env.device, weights_only=False)
@@ -262,7 +263,7 @@ def _train(
             "config": asdict(cfg),
         }
         atomic_write(out / "last.pt", lambda tmp: torch.save(state, tmp))
-        save_model(out / "last.safetensors", model, extra={"step": step})
+        save_model(out / "last.safetensors", model, extra={"step": step, UPRIGHT_ONLY: upright})
 
     log = _Logger(out, env.is_main)
     log("start", step, world=env.world, device=str(env.device), resumed=bool(resume and step))
@@ -330,7 +331,12 @@ def _train(
                         save_model(
                             out / "best.safetensors",
                             model,
-                            extra={"step": step, "val_psnr": scores["psnr"], "val_ssim": scores["ssim"]},
+                            extra={
+                                "step": step,
+                                "val_psnr": scores["psnr"],
+                                "val_ssim": scores["ssim"],
+                                UPRIGHT_ONLY: upright,
+                            },
                         )
                 env.barrier()
             if max_minutes is not None and step < stop_at and (log_now or not env.distributed):

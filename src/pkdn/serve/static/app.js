@@ -28,7 +28,7 @@ async function loadInfo() {
     for (const name of info.models) {
       const opt = document.createElement("option");
       opt.value = opt.textContent = name;
-      opt.selected = name === (state.defaults[mode()] || info.default_model);
+      opt.selected = name === state.defaults[mode()];
       sel.appendChild(opt);
     }
     if (!info.modes.whole) {
@@ -77,11 +77,15 @@ async function run() {
     const blob = await resp.blob();
     const faces = JSON.parse(resp.headers.get("X-Pkdn-Faces") || "[]");
     const inSize = (resp.headers.get("X-Pkdn-Input-Size") || "0x0").split("x").map(Number);
+    const notes = JSON.parse(resp.headers.get("X-Pkdn-Notes") || "[]");
     await show(blob, faces, inSize, mode());
+    $("notes").textContent = notes.map((n) => `Note: ${n}.`).join(" ");
+    $("notes").hidden = !notes.length;
     setStatus(`Done in ${((performance.now() - t0) / 1000).toFixed(1)} s`, false);
   } catch (e) {
     if (e.name === "AbortError") return;
     setStatus("", false);
+    $("notes").hidden = true;
     showError(e.message);
   } finally {
     if (state.abort === abort) {
