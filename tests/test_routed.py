@@ -54,11 +54,12 @@ def test_fitted_gate_routes_clean_faces_to_the_clean_student(data):
     gate = fit_gate(fit, width=8, steps=300, lr=1e-2, batch_size=18)
     after = gate_report(gate, fit)
     # the clean student is better on clean LR and the degraded one on degraded LR, and the gate learns which is which
-    # (since session 8 `real` is within ~0.5 dB of `lite` on clean faces, 0.18 dB on the test split since session 9,
-    # so the best blend of a clean face leans less far towards lite: clean mean p 0.88, degraded 0.30 in session 8)
+    # (on these small faces `lite` still leads on clean LR by 0.6 dB, though since session 10 `real` is ahead on the
+    # 1,000 clean test faces; the closer the students, the less far the best blend of a clean face leans towards lite:
+    # clean mean p 0.88, degraded 0.30 in session 8; 0.77 and 0.38 since session 10)
     assert after["clean/clean_student"] > after["clean/degraded_student"] + 0.3
     assert after["degraded/degraded_student"] > after["degraded/clean_student"]
-    assert after["clean/mean_p"] > 0.8 and after["degraded/mean_p"] < after["clean/mean_p"] - 0.4
+    assert after["clean/mean_p"] > 0.65 and after["degraded/mean_p"] < after["clean/mean_p"] - 0.3
     for key in ("clean", "degraded"):
         assert after[f"{key}/routed"] > before[f"{key}/routed"]
         # about as good as the better student on each kind of face, never worse than the oracle allows
