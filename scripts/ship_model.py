@@ -163,7 +163,7 @@ def main() -> None:
     meta = read_metadata(args.run / args.weights)
     assert meta["model_config"]["kind"] == "student"
     atomic_write_bytes(args.dest / weights, (args.run / args.weights).read_bytes())
-    if not (cfg.data.augment and cfg.data.rotate):  # runs saved before the key existed lack it
+    if cfg.data.upright_only:  # runs saved before the key existed lack it
         update_extra(args.dest / weights, **{UPRIGHT_ONLY: True})
     atomic_write_bytes(args.dest / f"MODEL_CARD_{args.name}.md", card.encode())
     print(card)

@@ -147,14 +147,21 @@ def _warn(cmd: str, msg: str) -> None:
 
 
 @contextmanager
-def _ensemble_warnings_as_notes() -> Iterator[None]:
-    """Silence :class:`pkdn.restore.EnsembleWarning` while a Restorer is built: the CLI prints its ``notes``
-    as one ``pkdn CMD: warning:`` line instead of Python's two-line warning."""
+def _ensemble_warnings_as_lines(cmd: str, show: bool = True) -> Iterator[None]:
+    """Print each :class:`pkdn.restore.EnsembleWarning` raised inside the block (a Restorer being built) as one
+    ``pkdn CMD: warning:`` line, as the CLI reports everything, instead of Python's two-line warning."""
     from pkdn.restore import EnsembleWarning
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EnsembleWarning)
-        yield
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EnsembleWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if not issubclass(w.category, EnsembleWarning):  # others as Python shows them
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+                elif show:
+                    _warn(cmd, str(w.message))
 
 
 def _add_ensemble(p: argparse.ArgumentParser) -> None:
@@ -277,7 +284,7 @@ def _run_sr(args: argparse.Namespace) -> int:
         return 2
     try:
         try:
-            with _ensemble_warnings_as_notes():
+            with _ensemble_warnings_as_lines("sr", show=env.is_main):
                 restorer = Restorer(
                     args.model,
                     device=env.device,
@@ -285,9 +292,6 @@ def _run_sr(args: argparse.Namespace) -> int:
                     batch_size=args.batch_size,
                     ensemble=args.ensemble,
                 )
-            if env.is_main:
-                for note in restorer.notes:
-                    _warn("sr", note)
             report = restorer.files(
                 args.inputs,
                 args.out_dir,
@@ -324,7 +328,7 @@ def _run_sr_whole(args: argparse.Namespace) -> int:
         _err("sr", f"--upscale must be from 1 to 8, not {up}")
         return 2
     try:
-        with _ensemble_warnings_as_notes():
+        with _ensemble_warnings_as_lines("sr"):
             pipe = WholePhotoSR(
                 model=args.model,
                 device=args.device,
@@ -335,8 +339,6 @@ def _run_sr_whole(args: argparse.Namespace) -> int:
     except (OSError, ValueError, RuntimeError, ImportError) as e:
         _err("sr", str(e))
         return 2
-    for note in pipe.restorer.notes:
-        _warn("sr", note)
     try:
         report = whole_files(
             pipe,
@@ -422,12 +424,10 @@ def _run_eval(args: argparse.Namespace) -> int:
                 name, path = Path(spec).stem, spec
             if name in models or name == evaluate.BICUBIC:
                 raise ValueError(f"model name {name!r} is used twice (or is 'bicubic'); name them with NAME=CKPT")
-            with _ensemble_warnings_as_notes():
+            with _ensemble_warnings_as_lines("eval"):
                 models[name] = Restorer(
                     path, device=args.device, precision="fp32", batch_size=args.batch_size, ensemble=args.ensemble
                 )
-            for note in models[name].notes:
-                _warn("eval", note)
         result, kept = evaluate.evaluate(
             models,
             args.dataset,

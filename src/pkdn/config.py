@@ -42,6 +42,11 @@ class DataSection:
     # realistic LR synthesised on the fly from HR (train and val; val with a fixed draw); see docs/degradation.md
     degrade: Degradation = field(default_factory=Degradation)
 
+    @property
+    def upright_only(self) -> bool:
+        """Whether training shows the network upright faces only (no quarter turns): checkpoint.UPRIGHT_ONLY."""
+        return not (self.augment and self.rotate)
+
 
 @dataclass
 class OptimSection:

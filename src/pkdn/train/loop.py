@@ -230,7 +230,6 @@ def _train(
     per_epoch = sampler.batches_per_epoch
 
     optim = Optimizer(model, cfg, env.device.type)
-    upright = not (cfg.data.augment and cfg.data.rotate)  # recorded in the model files (checkpoint.UPRIGHT_ONLY)
     step, best = 0, -math.inf
     if resume and (out / "last.pt").exists():
         state = torch.load(out / "last.pt", map_location=env.device, weights_only=False)
@@ -263,7 +262,7 @@ def _train(
             "config": asdict(cfg),
         }
         atomic_write(out / "last.pt", lambda tmp: torch.save(state, tmp))
-        save_model(out / "last.safetensors", model, extra={"step": step, UPRIGHT_ONLY: upright})
+        save_model(out / "last.safetensors", model, extra={"step": step, UPRIGHT_ONLY: cfg.data.upright_only})
 
     log = _Logger(out, env.is_main)
     log("start", step, world=env.world, device=str(env.device), resumed=bool(resume and step))
@@ -335,7 +334,7 @@ def _train(
                                 "step": step,
                                 "val_psnr": scores["psnr"],
                                 "val_ssim": scores["ssim"],
-                                UPRIGHT_ONLY: upright,
+                                UPRIGHT_ONLY: cfg.data.upright_only,
                             },
                         )
                 env.barrier()
