@@ -40,22 +40,22 @@ for v in $VARIANTS; do
     --set steps=1000000 --set log_every=$((PROBE / 3)) --stop-after "$PROBE" --no-progress >"$OUT/probe_${v%%:*}.log" 2>&1 &
 done
 wait
-rate=$($py - "$PROBE" /tmp/probe_* <<'EOF'
+# steps a second per run: the last logged interval of each probe (past the loader's start-up, all variants running
+# at once) over the batch its saved config.yaml holds; the slowest run sets the pace
+rate=$($py - /tmp/probe_* <<'EOF'
 import json, sys
-probe, runs = int(sys.argv[1]), sys.argv[2:]
+import yaml
 rates = []
-for r in runs:  # the last logged interval: past the loader's start-up, all variants running at once
-    lines = [json.loads(x) for x in open(f"{r}/log.jsonl")]
-    rates.append([x for x in lines if x["event"] == "train"][-1]["images_per_s"])
+for r in sys.argv[1:]:
+    train = [e for e in map(json.loads, open(f"{r}/log.jsonl")) if e["event"] == "train"]
+    rates.append(train[-1]["images_per_s"] / yaml.safe_load(open(f"{r}/config.yaml"))["batch_size"])
 print(min(rates))
 EOF
 ) || { say "probe failed"; for f in "$OUT"/probe_*.log; do tail -n 30 "$f" >>"$log"; done; cat "$log"; exit 1; }
-batch=$($py -c "import sys; from pkdn.config import load_config; print(load_config(sys.argv[1], sys.argv[2:]).batch_size)" \
-  "$CONFIG" $(for x in $EXTRA; do [ "$x" = --set ] || echo "$x"; done))
 left=$((WINDOW - ($(date +%s) - t0) - RESERVE))
 # 0.9: every epoch restarts the loader's workers, which the probe (inside one epoch) did not pay
-steps=$($py -c "print(max(1, int(0.9 * $rate * ($left - 20) / $batch)))")
-say "probe: $rate faces/s per run at batch $batch; $left s left for training -> steps=$steps"
+steps=$($py -c "print(max(1, int(0.9 * $rate * ($left - 20))))")
+say "probe: $rate steps/s per run; $left s left for training -> steps=$steps"
 rm -f "$OUT"/probe_*.log
 
 for v in $VARIANTS; do
