@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--data", type=Path, default=REPO / "prepared" / "celeba" / "test")
     ap.add_argument("--degraded", type=Path, default=REPO / "runs" / "real_world_sets" / "full")
-    ap.add_argument("--models", nargs="+", default=["lite", "real"])
+    ap.add_argument("--models", nargs="+", default=["lite", "robust"])
     a = ap.parse_args()
     warnings.simplefilter("ignore", EnsembleWarning)  # measuring 8 views of an upright-only model is the point
     sets = {"clean": load(a.data, a.limit), "degraded": load(a.degraded, a.limit)}

@@ -92,7 +92,7 @@ def main() -> int:
     args = ap.parse_args()
 
     models = {}
-    for spec in args.model or ["lite", "real"]:
+    for spec in args.model or ["lite", "robust"]:
         name, _, path = spec.partition("=")
         models[name] = inference.load(path or name)
     sets = build_sets(args.faces, args.work, args.limit, tuple(args.sets))

@@ -35,6 +35,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from pkdn.checkpoint import DEFAULT_MODEL
 from pkdn.faces import WholePhotoSR, photo
 from pkdn.faces.synthetic import TrueFace, background_images, make_photo
 from pkdn.restore import ENSEMBLES
@@ -101,7 +102,7 @@ def degrade_photo(lr: Image.Image, kind: str, rng: np.random.Generator) -> Image
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=40)
-    ap.add_argument("--model", default=photo.WHOLE_DEFAULT_MODEL, help="shipped model name or student file")
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or student file")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "celeba" / "test"))
     ap.add_argument("--threads", type=int, default=2)

@@ -25,7 +25,8 @@ sys.path.insert(0, str(REPO / "src"))
 
 from PIL import Image, ImageDraw
 
-from pkdn.faces import WholePhotoSR, photo
+from pkdn.checkpoint import DEFAULT_MODEL
+from pkdn.faces import WholePhotoSR
 from pkdn.imageio import save_png
 
 SHRINK = 3  # the photo's faces are ~27-33 px wide: x3 makes them 9-11 px
@@ -33,7 +34,7 @@ SHRINK = 3  # the photo's faces are ~27-33 px wide: x3 makes them 9-11 px
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=photo.WHOLE_DEFAULT_MODEL)
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--out", default=str(REPO / "docs" / "images" / "group_whole.png"))
     a = ap.parse_args()
     src = Image.open(REPO / "docs" / "images" / "group_photo.jpg").convert("RGB")

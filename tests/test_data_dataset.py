@@ -50,6 +50,29 @@ def test_missing_partner_is_named(root, tmp_path):
         FaceSRDataset(copy, "nosplit")
 
 
+def test_extra_roots_join_the_split(root, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(root, other)
+    for p in (other / "train" / "hr").glob("*.png"):  # another source: different faces under its own names
+        for k in ("hr", "lr", "parsing"):
+            (other / "train" / k / p.name).rename(other / "train" / k / f"x{p.name}")
+    (other / "train" / "hr" / "xextra.png").write_bytes(
+        (root / "train" / "hr" / next(iter(sorted(q.name for q in (root / "train" / "hr").glob("*.png"))))).read_bytes()
+    )
+    one = FaceSRDataset(root, "train")
+    with pytest.raises(FileNotFoundError, match="xextra.png"):
+        FaceSRDataset(root, "train", extra_roots=[other])  # the extra HR has no LR/parsing partner
+    (other / "train" / "hr" / "xextra.png").unlink()
+    both = FaceSRDataset(root, "train", extra_roots=[other])
+    assert len(both) == 2 * len(one)
+    assert both.names[: len(one)] == one.names and all(n.startswith("x") for n in both.names[len(one) :])
+    last = both[len(both) - 1]
+    ref = np.asarray(Image.open(other / "train" / "hr" / f"{last['name']}.png"), dtype=np.float32) / 255
+    assert torch.equal(last["hr"], torch.from_numpy(ref).permute(2, 0, 1))
+
+
 def _find(ds, i, pred, tries=64):
     for s in range(tries):
         torch.manual_seed(s)

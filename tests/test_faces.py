@@ -140,7 +140,7 @@ def test_cli_whole_writes_png_json_and_faces(pipe, group, tmp_path, capsys):
     assert img.size == (lr.width * 2, lr.height * 2)
     doc = json.loads((out / "group.json").read_text())
     assert doc["size"] == [lr.width, lr.height] and doc["upscale"] == 2 and doc["output"] == "group.png"
-    assert doc["model"] == checkpoint.WHOLE_DEFAULT_MODEL == "photo"  # no --model: whole-photo mode's default
+    assert doc["model"] == checkpoint.DEFAULT_MODEL == "robust"  # no --model: the one default
     assert len(doc["faces"]) >= len(true) - 1
     for f in doc["faces"]:
         assert set(f) >= {"box", "landmarks", "score", "crop_side", "mode", "lr_file", "sr_file"}

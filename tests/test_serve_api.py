@@ -19,7 +19,7 @@ from urllib3 import encode_multipart_formdata
 
 from _serve import SRC, Server, group_photo, server, start_server  # noqa: F401 - server is a fixture
 from pkdn import metrics
-from pkdn.checkpoint import DEFAULT_MODEL, SHIPPED_MODELS, WHOLE_DEFAULT_MODEL
+from pkdn.checkpoint import DEFAULT_MODEL, SHIPPED_MODELS
 from pkdn.data.degrade import MAX_PIXELS, hr_from_image, lr_from_hr, upsample
 from pkdn.imageio import to_float_tensor
 from pkdn.inference import load, super_resolve
@@ -57,7 +57,7 @@ def test_health_info_and_page(server: Server):
     assert r.status_code == 200 and r.json()["status"] == "ok"
     info = server.get("api/info").json()
     assert info["models"] == list(SHIPPED_MODELS)
-    assert info["default_models"] == {"crop": DEFAULT_MODEL, "whole": WHOLE_DEFAULT_MODEL}
+    assert info["default_models"] == {"crop": DEFAULT_MODEL, "whole": DEFAULT_MODEL}
     page = server.get("")
     assert page.status_code == 200 and 'id="file"' in page.text
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
@@ -89,14 +89,14 @@ def test_crop_mode_beats_bicubic_on_real_faces(server: Server, faces):
 def test_ensemble_field_matches_the_python_api(server: Server, faces):
     """ensemble=8 answers what Restorer(ensemble=8) answers, and differs from one view."""
     lr = faces[0][0]
-    one, eight = (server.sr(png(lr), model="real", ensemble=n) for n in ("1", "8"))
+    one, eight = (server.sr(png(lr), model="robust", ensemble=n) for n in ("1", "8"))
     assert one.status_code == eight.status_code == 200, (one.text, eight.text)
-    # the shipped real learned from upright faces only: the 8-view answer carries one note saying so
+    # the shipped robust learned from upright faces only: the 8-view answer carries one note saying so
     assert json.loads(one.headers["X-Pkdn-Notes"]) == []
     notes = json.loads(eight.headers["X-Pkdn-Notes"])
     assert len(notes) == 1 and "upright faces only" in notes[0], notes
     with pytest.warns(EnsembleWarning, match="upright faces only"):
-        ref = np.asarray(Restorer("real", ensemble=8).image(lr), dtype=np.int16)
+        ref = np.asarray(Restorer("robust", ensemble=8).image(lr), dtype=np.int16)
     got = np.asarray(Image.open(io.BytesIO(eight.content)), dtype=np.int16)
     assert np.abs(got - ref).max() <= 1  # up to one 8-bit level: thread counts may differ
     assert np.abs(got - np.asarray(Image.open(io.BytesIO(one.content)), dtype=np.int16)).max() > 1

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from _serve import group_photo, server  # noqa: F401 - server is a fixture
-from pkdn.checkpoint import DEFAULT_MODEL, WHOLE_DEFAULT_MODEL
+from pkdn.checkpoint import DEFAULT_MODEL
 from pkdn.serve.engine import whole_photo_class
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -106,14 +106,15 @@ def test_page_super_resolves_an_uploaded_face(browser, server, celeba, tmp_path)
         )
     )
     assert not browser.find_element(By.ID, "error").is_displayed()
-    assert not browser.find_element(By.ID, "notes").is_displayed()  # lite learned quarter turns: nothing to say
-
-    # `real` learned from upright faces only: with 8 views the page says why 2 serve it better
-    second = browser.find_element(By.ID, "download").get_attribute("href")
-    Select(browser.find_element(By.ID, "model")).select_by_value("real")  # a new model re-runs the face
-    wait.until(lambda d: d.find_element(By.ID, "download").get_attribute("href") != second)
+    # the default learned from upright faces only: with 8 views the page says why 2 serve it better
     wait.until(lambda d: d.find_element(By.ID, "notes").is_displayed())
     assert "upright faces only" in browser.find_element(By.ID, "notes").text
+
+    # `lite` learned quarter turns: a new model re-runs the face, and it has nothing to say
+    second = browser.find_element(By.ID, "download").get_attribute("href")
+    Select(browser.find_element(By.ID, "model")).select_by_value("lite")
+    wait.until(lambda d: d.find_element(By.ID, "download").get_attribute("href") != second)
+    wait.until(lambda d: not d.find_element(By.ID, "notes").is_displayed())
 
     # the side-by-side view shows both images next to each other
     browser.find_element(By.CSS_SELECTOR, 'input[name="view"][value="side"]').click()
@@ -144,8 +145,8 @@ def test_page_outlines_faces_in_a_whole_photo(browser, server, celeba, tmp_path)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))
     assert browser.find_element(By.ID, "model").get_attribute("value") == DEFAULT_MODEL
     browser.find_element(By.CSS_SELECTOR, 'input[name="mode"][value="whole"]').click()
-    # photo mode has its own default model until the user picks one
-    assert browser.find_element(By.ID, "model").get_attribute("value") == WHOLE_DEFAULT_MODEL
+    # one default model in every mode
+    assert browser.find_element(By.ID, "model").get_attribute("value") == DEFAULT_MODEL
     browser.find_element(By.ID, "file").send_keys(str(path))
     # progress shows while the server works (seconds for a photo: the detector runs on an upscaled pyramid)
     WebDriverWait(browser, 10, poll_frequency=0.05).until(

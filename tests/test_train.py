@@ -216,4 +216,4 @@ def test_shipped_configs_load(path):
     cfg = load_config(path)
     name, stage = path.stem.split("_")[:2]
     assert cfg.stage == stage and (cfg.model.preset == name or (name in SHIPPED_MODELS and cfg.model.preset == "lite"))
-    assert cfg.data.degrade.enabled == (name in ("real", "photo"))  # LR synthesised on the fly (docs/degradation.md)
+    assert cfg.data.degrade.enabled == (name in ("real", "robust"))  # LR synthesised on the fly (docs/degradation.md)

@@ -18,31 +18,29 @@ from torch import nn
 
 from pkdn.fileio import atomic_write
 from pkdn.models import ModelConfig, from_config
-from pkdn.models.routed import Gate, Routed
 
 WEIGHTS = Path(__file__).parent / "weights"
 #: the models shipped in the package, by the name users give ``--model`` / ``load(name)``.
-#: "lite" learned from clean bicubic LR; "real" from realistically degraded LR (docs/degradation.md);
-#: "auto" is both, blended per face by a gate that judges how degraded the LR face is (pkdn.models.routed);
-#: "photo" is "auto" with both students fine-tuned on faces at the tilt and scale --whole crops them, plus a clean
-#: student for small inputs (the windows of faces under 18 px) tuned at those faces' scales.
+#: "robust" is the default everywhere (crops, whole photos, the API, the web page): a PKDN student distilled from
+#: a parsing-prior teacher on broad data (faces of several sources at random framing and tilt, clean and
+#: degraded LR in one mix; MODEL_CARD_robust.md). "lite" is the paper's setting: clean bicubic CelebA crops.
 SHIPPED_MODELS: dict[str, Path] = {
+    "robust": WEIGHTS / "pkdn_student_robust.safetensors",
     "lite": WEIGHTS / "pkdn_student_lite.safetensors",
-    "real": WEIGHTS / "pkdn_student_real.safetensors",
-    "auto": WEIGHTS / "pkdn_student_auto.safetensors",
-    "photo": WEIGHTS / "pkdn_student_photo.safetensors",
 }
-DEFAULT_MODEL = "lite"
-#: the model of whole-photo mode (``pkdn sr --whole``, ``WholePhotoSR``, the web page's photo mode) when none
-#: is named: docs/whole-photos.md measures why.
-WHOLE_DEFAULT_MODEL = "photo"
+DEFAULT_MODEL = "robust"
 SHIPPED = SHIPPED_MODELS[DEFAULT_MODEL]
+#: names of models no longer shipped -> the model that replaces them (a one-line error points users there)
+RETIRED_MODELS: dict[str, str] = {"real": "robust", "auto": "robust", "photo": "robust"}
 
 
 def resolve_model(model: str | os.PathLike | None) -> Path:
     """A shipped model's name (or None: the default) or a file path -> the model file's path."""
     if model is None:
         model = DEFAULT_MODEL
+    if isinstance(model, str) and model in RETIRED_MODELS and not Path(model).is_file():
+        new = RETIRED_MODELS[model]
+        raise FileNotFoundError(f"model {model!r} is retired: use {new!r} (the default), which replaces it")
     if isinstance(model, str) and model in SHIPPED_MODELS:
         path = SHIPPED_MODELS[model]
         if not path.exists():
@@ -65,11 +63,6 @@ UPRIGHT_ONLY = "upright_only"
 def save_model(path: str | os.PathLike, model: nn.Module, extra: dict | None = None) -> None:
     """Write ``model``'s weights and config (plus optional JSON-able ``extra`` metadata) atomically."""
     meta = {"format": "pkdn", "model_config": json.dumps(model.config.to_dict())}
-    if isinstance(model, Routed):  # students and a gate in one file: the other students' configs and the gate's
-        routed = {"degraded": model.degraded.config.to_dict(), "gate_width": model.gate.width}
-        if model.small is not None:
-            routed.update(small=model.small.config.to_dict(), small_max_side=model.small_max_side)
-        meta["routed"] = json.dumps(routed)
     if extra:
         meta["extra"] = json.dumps(extra)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -85,8 +78,6 @@ def read_metadata(path: str | os.PathLike) -> dict:
     if meta.get("format") != "pkdn" or "model_config" not in meta:
         raise ValueError(f"{path}: not a pkdn model file (no model config in its metadata)")
     out = {"model_config": json.loads(meta["model_config"])}
-    if "routed" in meta:
-        out["routed"] = json.loads(meta["routed"])
     if "extra" in meta:
         out["extra"] = json.loads(meta["extra"])
     return out
@@ -116,10 +107,5 @@ def load_model(path: str | os.PathLike | None = None, map_location: str | torch.
     path = resolve_model(path)
     meta = read_metadata(path)
     model = from_config(ModelConfig.from_dict(meta["model_config"]))
-    if "routed" in meta:
-        r = meta["routed"]
-        second = from_config(ModelConfig.from_dict(r["degraded"]))
-        small = from_config(ModelConfig.from_dict(r["small"])) if "small" in r else None
-        model = Routed(model, second, Gate(r["gate_width"]), small, r.get("small_max_side", 0))
     model.load_state_dict(load_file(str(path), device=str(map_location)))
     return model.to(map_location).eval()

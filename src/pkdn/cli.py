@@ -127,7 +127,7 @@ def _run_show(args: argparse.Namespace) -> int:
 
 #: the shipped models' names for --help, written out so that `pkdn --help` does not import torch
 #: (pkdn.checkpoint.SHIPPED_MODELS is the source; tests/test_cli.py keeps the two equal).
-SHIPPED_NAMES = ("lite", "real", "auto", "photo")
+SHIPPED_NAMES = ("robust", "lite")
 _MODEL_HELP = f"shipped model name ({', '.join(SHIPPED_NAMES)}) or a student model file"
 
 
@@ -195,7 +195,7 @@ def _add_sr(sub: argparse._SubParsersAction) -> None:
         "--model",
         metavar="NAME|FILE",
         default=None,
-        help=f"{_MODEL_HELP} (default: lite; with --whole: photo)",
+        help=f"{_MODEL_HELP} (default: robust)",
     )
     p.add_argument(
         "--device",
@@ -464,7 +464,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "--model",
         metavar="NAME|FILE",
         default=None,
-        help=f"{_MODEL_HELP} (default: lite)",
+        help=f"{_MODEL_HELP} (default: robust)",
     )
     p.add_argument("--size", type=int, default=16, help="LR side length the graph takes (default 16); batch is dynamic")
     p.add_argument("--opset", type=int, default=17)

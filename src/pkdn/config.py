@@ -32,6 +32,8 @@ class ModelSection:
 @dataclass
 class DataSection:
     root: str = "prepared/celeba"  # a folder made by `pkdn prepare`
+    # more prepared folders whose train split joins root's (faces of other sources); val comes from root alone
+    extra_roots: list[str] = field(default_factory=list)
     parsing: str = "full"  # grouping scheme of the parsing map (teacher input channels follow it)
     augment: bool = True  # joint flips (left/right classes swapped) and 90-degree rotations
     # the rotations of `augment` (the lineage's recipe); off, a network spends no capacity on sideways faces,

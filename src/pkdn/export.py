@@ -65,7 +65,7 @@ def export_onnx(
     example = torch.rand(1, 3, h, w)
     with torch.inference_mode():
         ref, _ = net(example)  # size errors surface here, as the networks word them
-    nets = [m for m in net.modules() if isinstance(m, SRNet)]  # a student, or the two of a routed model
+    nets = [m for m in net.modules() if isinstance(m, SRNet)]  # the student's network
     for m in nets:
         m.upsample = _FixedBicubic(h, w, m.config.scale)
     if nets:

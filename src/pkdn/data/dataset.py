@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,9 @@ class FaceSRDataset(Dataset):
 
     The networks bicubic-upsample the LR input themselves, so no upsampled copy is made here.
 
+    ``extra_roots``: more prepared folders whose ``split`` joins this one (e.g. faces of other sources in the
+    training mix); names stay as they are, so a stem may repeat across roots.
+
     Items: ``{"lr": (3,h,w), "hr": (3,H,W), "parsing": (C,H,W), "name": str}``,
     floats in [0, 1]; "parsing" is left out when ``with_parsing=False``.
     """
@@ -60,6 +64,7 @@ class FaceSRDataset(Dataset):
         flip: bool = True,
         seed: int | None = None,
         degradation: Degradation | None = None,
+        extra_roots: Sequence[str | os.PathLike] = (),
     ):
         self.root = Path(root)
         self.split = split
@@ -68,24 +73,33 @@ class FaceSRDataset(Dataset):
         self.augment, self.with_parsing, self.rotate, self.flip = augment, with_parsing, rotate, flip
         self.seed, self.epoch = seed, 0
         self.degradation = degradation if degradation is not None and degradation.enabled else None
-        d = self.root / split
-        if not (d / "hr").is_dir():
-            raise FileNotFoundError(f"{d / 'hr'}: no such folder; prepare the data with `pkdn prepare`")
         cfg_path = self.root / "config.json"
         self.config = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
         self.scale = int(self.config.get("scale", 8))
-        self.names = sorted(p.stem for p in (d / "hr").glob("*.png"))
-        if not self.names:
+        self.names: list[str] = []
+        self._dirs: list[Path] = []  # the split folder of each name
+        for root_i in (self.root, *map(Path, extra_roots)):
+            names = self._scan(root_i / split, with_parsing)
+            self.names += names
+            self._dirs += [root_i / split] * len(names)
+
+    def _scan(self, d: Path, with_parsing: bool) -> list[str]:
+        """The sorted stems of one prepared split, after checking every partner file exists."""
+        if not (d / "hr").is_dir():
+            raise FileNotFoundError(f"{d / 'hr'}: no such folder; prepare the data with `pkdn prepare`")
+        names = sorted(p.stem for p in (d / "hr").glob("*.png"))
+        if not names:
             raise FileNotFoundError(f"{d / 'hr'}: no HR images")
         kinds = (() if self.degradation else ("lr",)) + (("parsing",) if with_parsing else ())
         for k in kinds:
             have = {p.stem for p in (d / k).glob("*.png")} if (d / k).is_dir() else set()
-            missing = [n for n in self.names if n not in have]
+            missing = [n for n in names if n not in have]
             if missing:
                 raise FileNotFoundError(
                     f"{d / k / (missing[0] + '.png')}: missing partner of "
                     f"{d / 'hr' / (missing[0] + '.png')} ({len(missing)} missing in {d / k})"
                 )
+        return names
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -99,8 +113,7 @@ class FaceSRDataset(Dataset):
         return len(self.names)
 
     def __getitem__(self, i: int) -> dict:
-        name = self.names[i]
-        d = self.root / self.split
+        name, d = self.names[i], self._dirs[i]
         hr = _read(d / "hr" / f"{name}.png", "RGB")
         lab = _read(d / "parsing" / f"{name}.png", "L") if self.with_parsing else None
         lr = None if self.degradation is not None else _read(d / "lr" / f"{name}.png", "RGB")

@@ -6,11 +6,10 @@ Nothing here knows about network internals.
 """
 
 from pkdn.faces.photo import (
-    WHOLE_DEFAULT_MODEL,
     Face,
     PhotoError,
     WholePhotoSR,
     WholeResult,
 )
 
-__all__ = ["WHOLE_DEFAULT_MODEL", "Face", "PhotoError", "WholePhotoSR", "WholeResult"]
+__all__ = ["Face", "PhotoError", "WholePhotoSR", "WholeResult"]

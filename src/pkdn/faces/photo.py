@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pkdn.checkpoint import WHOLE_DEFAULT_MODEL
+from pkdn.checkpoint import DEFAULT_MODEL
 from pkdn.faces import align
 from pkdn.faces.detect import DEFAULT_SCORE, Detection, Detector, RetinaFaceDetector
 from pkdn.faces.paste import mask_for, paste_face
@@ -148,7 +148,7 @@ class WholePhotoSR:
     ) -> None:
         from pkdn.restore import Restorer
 
-        self.model_name = str(model or WHOLE_DEFAULT_MODEL)
+        self.model_name = str(model or DEFAULT_MODEL)
         self.restorer = Restorer(
             self.model_name, device=device, precision=precision, batch_size=batch_size, ensemble=ensemble
         )

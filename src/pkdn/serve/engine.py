@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from pkdn.checkpoint import DEFAULT_MODEL, SHIPPED_MODELS, WHOLE_DEFAULT_MODEL
+from pkdn.checkpoint import DEFAULT_MODEL, SHIPPED_MODELS
 from pkdn.imageio import MAX_PIXELS
 from pkdn.restore import MAX_SIDE, EnsembleWarning
 from pkdn.serve.upload import MAX_BYTES, UploadError
@@ -87,9 +87,8 @@ class Engine:
 
     @staticmethod
     def default_model(mode: str = "crop") -> str:
-        """The model a request without one gets: crop mode's default, or whole-photo mode's."""
-        name = WHOLE_DEFAULT_MODEL if mode == "whole" else DEFAULT_MODEL
-        return name if name in SHIPPED_MODELS else next(iter(SHIPPED_MODELS))
+        """The model a request without one gets: the one default, in every mode."""
+        return DEFAULT_MODEL
 
     @staticmethod
     def modes() -> dict[str, bool]:

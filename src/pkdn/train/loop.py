@@ -118,7 +118,7 @@ def _check_run_folder(out: Path, cfg: TrainConfig, resume: bool) -> None:
 
 # Where things are and what runs them, not what is trained: a run may move (other folders, machine, threads)
 # and still resume.
-_LOCATIONS = ("out_dir", "teacher", "init", "device", "threads", "data.root", "data.num_workers")
+_LOCATIONS = ("out_dir", "teacher", "init", "device", "threads", "data.root", "data.extra_roots", "data.num_workers")
 
 
 def _experiment(cfg: TrainConfig) -> dict[str, Any]:
@@ -205,6 +205,7 @@ def train_dataset(cfg: TrainConfig, with_parsing: bool) -> FaceSRDataset:
         with_parsing=with_parsing,
         seed=cfg.seed,
         degradation=cfg.data.degrade,
+        extra_roots=cfg.data.extra_roots,
     )
 
 
