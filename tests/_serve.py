@@ -32,13 +32,18 @@ class Server:
         return requests.get(self.url + path.lstrip("/"), timeout=kw.pop("timeout", 60), **kw)
 
     def sr(
-        self, data: bytes | None, filename: str = "face.png", timeout: float = 120, **fields: str
+        self,
+        data: bytes | None,
+        filename: str = "face.png",
+        timeout: float = 120,
+        endpoint: str = "api/sr",
+        **fields: str,
     ) -> requests.Response:
         """POST a multipart form as the page does: ``image`` (unless None) plus text ``fields``."""
         files: dict = {k: (None, v) for k, v in fields.items()}
         if data is not None:
             files["image"] = (filename, data, "application/octet-stream")
-        return requests.post(self.url + "api/sr", files=files, timeout=timeout)
+        return requests.post(self.url + endpoint, files=files, timeout=timeout)
 
     @property
     def proc_dir(self) -> Path:
