@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from PIL import Image
+from PIL import Image, ImageOps
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -32,13 +32,18 @@ class Server:
         return requests.get(self.url + path.lstrip("/"), timeout=kw.pop("timeout", 60), **kw)
 
     def sr(
-        self, data: bytes | None, filename: str = "face.png", timeout: float = 120, **fields: str
+        self,
+        data: bytes | None,
+        filename: str = "face.png",
+        timeout: float = 120,
+        endpoint: str = "api/sr",
+        **fields: str,
     ) -> requests.Response:
         """POST a multipart form as the page does: ``image`` (unless None) plus text ``fields``."""
         files: dict = {k: (None, v) for k, v in fields.items()}
         if data is not None:
             files["image"] = (filename, data, "application/octet-stream")
-        return requests.post(self.url + "api/sr", files=files, timeout=timeout)
+        return requests.post(self.url + endpoint, files=files, timeout=timeout)
 
     @property
     def proc_dir(self) -> Path:
@@ -104,6 +109,28 @@ def group_photo(celeba: Path, n: int = 3, side: int = 44) -> Image.Image:
         with Image.open(f) as im:
             photo.paste(hr_from_image(im.convert("RGB"), side), (16 + i * (side + 16), 20))
     return photo
+
+
+def scene_photo(celeba: Path, size: tuple[int, int] = (200, 142), n: int = 3, side: int = 44) -> Image.Image:
+    """A small photo: ``n`` real test faces (``side`` px crops) in a row on scikit-image's brick wall, tinted."""
+    from skimage import data
+
+    from pkdn.data.degrade import hr_from_image
+
+    wall = Image.fromarray(data.brick()).resize(size, Image.LANCZOS)  # a file inside scikit-image: no download
+    photo = ImageOps.colorize(wall, black="#3b2a22", white="#d9b99b")
+    step = size[0] // n
+    for i, f in enumerate(sorted((celeba / "test").glob("*.jpg"))[10 : 10 + n]):
+        with Image.open(f) as im:
+            photo.paste(hr_from_image(im.convert("RGB"), side), (i * step + (step - side) // 2, (size[1] - side) // 2))
+    return photo
+
+
+def faceless_photo(size: tuple[int, int] = (120, 80)) -> Image.Image:
+    """A real photo with no face in it: scikit-image's cup of coffee, shrunk."""
+    from skimage import data
+
+    return Image.fromarray(data.coffee()).resize(size, Image.LANCZOS)
 
 
 @pytest.fixture(scope="session")

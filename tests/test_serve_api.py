@@ -23,6 +23,7 @@ from pkdn.checkpoint import DEFAULT_MODEL, SHIPPED_MODELS
 from pkdn.data.degrade import MAX_PIXELS, hr_from_image, lr_from_hr, upsample
 from pkdn.imageio import to_float_tensor
 from pkdn.inference import load, super_resolve
+from pkdn.kind import MAX_CROP_SIDE
 from pkdn.restore import EnsembleWarning, Restorer
 from pkdn.serve.engine import whole_photo_class
 
@@ -58,6 +59,8 @@ def test_health_info_and_page(server: Server):
     info = server.get("api/info").json()
     assert info["models"] == list(SHIPPED_MODELS)
     assert info["default_models"] == {"crop": DEFAULT_MODEL, "whole": DEFAULT_MODEL}
+    assert info["modes"] == {"auto": True, "crop": True, "whole": WHOLE}
+    assert info["max_crop_side"] == MAX_CROP_SIDE  # the page's help text names pkdn.kind's limit, not its own
     page = server.get("")
     assert page.status_code == 200 and 'id="file"' in page.text
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
@@ -104,8 +107,9 @@ def test_ensemble_field_matches_the_python_api(server: Server, faces):
 
 def test_defaults_and_conversions(server: Server, faces):
     lr = faces[0][0]
-    r = server.sr(png(lr))  # no mode, no model: crop with the default model
+    r = server.sr(png(lr))  # no mode, no model: auto takes a 16 px face as a crop, with crop mode's default model
     assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (128, 128)
+    assert (r.headers["X-Pkdn-Mode"], r.headers["X-Pkdn-Model"]) == ("crop", DEFAULT_MODEL)
     for img, word in [(lr.convert("L"), "grayscale"), (lr.convert("RGBA"), "alpha"), (lr.resize((15, 11)), None)]:
         r = server.sr(png(img))
         assert r.status_code == 200, r.text
@@ -135,10 +139,11 @@ def test_bad_inputs_get_one_line_4xx(server: Server, faces):
         (server.sr(full[: len(full) // 2]), 422, "truncated or corrupt"),
         (server.sr(b""), 400, "empty"),
         (server.sr(b"\x00" * 20_000_001), 413, "too large"),
-        (server.sr(huge_px), 413, "Mpx"),
-        (server.sr(png(Image.new("RGB", (513, 40)))), 413, "at most 512 px"),
+        (server.sr(huge_px), 413, "image too large (8001 x 8001 px = 64.0 Mpx; the limit is 64 Mpx)"),
+        (server.sr(png(Image.new("RGB", (513, 40))), mode="crop"), 413, "at most 512 px"),
         (server.sr(png(Image.new("RGB", (1025, 40))), mode="whole"), *whole_refusal(413, "at most 1024 px")),
-        (server.sr(good, mode="tiles"), 400, "unknown mode 'tiles'"),
+        (server.sr(png(Image.new("RGB", (1025, 40)))), 413, "at most 1024 px" if WHOLE else "at most 512 px"),
+        (server.sr(good, mode="tiles"), 400, "unknown mode 'tiles'; use one of: auto, crop, whole"),
         (server.sr(good, model="../../weights/x.safetensors"), 400, "unknown model"),
         (server.sr(good, model="/etc/passwd"), 400, "unknown model"),
         (server.sr(good, ensemble="3"), 400, "unknown ensemble '3'"),
@@ -147,6 +152,9 @@ def test_bad_inputs_get_one_line_4xx(server: Server, faces):
     for r, status, words in cases:
         assert r.status_code == status, (words, r.status_code, r.text)
         assert words in _error(r), (words, r.text)
+    # the bicubic "before" checks its input the same way
+    r = server.sr(b"hello, I am a text file\n", endpoint="api/bicubic")
+    assert r.status_code == 415 and _error(r).startswith("not an image")
     # no Content-Length (chunked): the body is cut off while it streams in, not after it filled memory
     body, ctype = encode_multipart_formdata({"image": ("big.png", b"\x00" * 21_000_000, "image/png")})
     r = requests_post_raw(server, (body[i : i + (1 << 20)] for i in range(0, len(body), 1 << 20)), ctype)
@@ -161,6 +169,20 @@ def test_bad_inputs_get_one_line_4xx(server: Server, faces):
     assert list(server.tmpdir.iterdir()) == []  # no temporary file, even for the spooled upload
     open_files = [os.readlink(p) for p in (server.proc_dir / "fd").iterdir()]  # nor an anonymous one left open
     assert not [f for f in open_files if "(deleted)" in f or f.startswith(str(server.tmpdir))], open_files
+
+
+def test_pixel_bombs_get_a_plain_413(server: Server):
+    """Past Pillow's own limit the message still names the size and the limit, not Pillow's warning text."""
+    for side, words in [
+        (10_000, "image too large (10000 x 10000 px = 100.0 Mpx; the limit is 64 Mpx)"),  # Pillow warns past 89 Mpx
+        (20_000, "image too large (400 Mpx; the limit is 64 Mpx)"),  # Pillow refuses past 179 Mpx, size unread
+    ]:
+        bomb = png(Image.new("1", (side, side)))
+        assert len(bomb) < 100_000  # a few kB that would decode to hundreds of MB
+        for endpoint in ("api/sr", "api/bicubic"):
+            r = server.sr(bomb, endpoint=endpoint)
+            assert r.status_code == 413 and _error(r) == words, (side, endpoint, r.text)
+            assert "bomb" not in r.text and "DOS" not in r.text
 
 
 def requests_post_raw(server: Server, body, content_type: str) -> requests.Response:
@@ -183,6 +205,47 @@ def test_whole_mode(server: Server, celeba):
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         assert abs(cx - (16 + 60 * i + 22)) < 12 and abs(cy - 42) < 12, boxes
     assert list(server.tmpdir.iterdir()) == []  # nothing on disk: no onnxruntime telemetry session file either
+
+
+def test_auto_mode_asks_input_kind(server: Server, faces, celeba):
+    """No mode (or mode=auto): pkdn.kind.input_kind decides after decoding; the answer says what was used."""
+    lr = faces[1][0]
+    auto, crop = server.sr(png(lr)), server.sr(png(lr), mode="crop")
+    assert auto.status_code == crop.status_code == 200, (auto.text, crop.text)
+    assert auto.content == crop.content  # a 16 px face is a crop: the very same answer
+    for r in (auto, crop):
+        assert [r.headers[f"X-Pkdn-{k}"] for k in ("Mode", "Kind", "Model")] == ["crop", "crop", DEFAULT_MODEL]
+        assert json.loads(r.headers["X-Pkdn-Faces"]) == []
+
+    photo = group_photo(celeba, n=1)  # 76 x 84: one real face on a wall, a photo by input_kind
+    assert max(photo.size) > MAX_CROP_SIDE
+    r = server.sr(png(photo), mode="crop")  # asked for a crop: done as asked, and the answer says it looks like a photo
+    assert r.status_code == 200, r.text
+    assert Image.open(io.BytesIO(r.content)).size == (photo.width * 8, photo.height * 8)
+    assert [r.headers[f"X-Pkdn-{k}"] for k in ("Mode", "Kind", "Model")] == ["crop", "photo", DEFAULT_MODEL]
+
+    r = server.sr(png(photo), mode="auto")
+    assert r.status_code == 200, r.text
+    assert Image.open(io.BytesIO(r.content)).size == (photo.width * 8, photo.height * 8)
+    if not WHOLE:  # no face finder installed: one crop, and a note saying why
+        assert [r.headers[f"X-Pkdn-{k}"] for k in ("Mode", "Kind", "Model")] == ["crop", "photo", DEFAULT_MODEL]
+        assert any("whole-photo mode is not installed" in n for n in json.loads(r.headers["X-Pkdn-Notes"]))
+        return
+    assert [r.headers[f"X-Pkdn-{k}"] for k in ("Mode", "Kind", "Model")] == ["whole", "photo", DEFAULT_MODEL]
+    (face,) = json.loads(r.headers["X-Pkdn-Faces"])
+    x0, y0, x1, y1 = face["box"]  # on the pasted 44 px face at (16, 20)
+    assert abs((x0 + x1) / 2 - 38) < 12 and abs((y0 + y1) / 2 - 42) < 12, face
+
+
+def test_bicubic_is_the_pages_before(server: Server, faces, celeba):
+    """POST /api/bicubic: PIL bicubic x8 of the upload (pkdn.data.degrade.upsample), for crops and photos alike."""
+    for img in (faces[2][0], group_photo(celeba, n=1)):
+        r = server.sr(png(img), endpoint="api/bicubic")
+        assert r.status_code == 200 and r.headers["Content-Type"] == "image/png", r.text
+        got = np.asarray(Image.open(io.BytesIO(r.content)))
+        assert np.array_equal(got, np.asarray(upsample(img)))
+        assert r.headers["X-Pkdn-Output-Size"] == f"{img.width * 8}x{img.height * 8}"
+        assert r.headers["X-Pkdn-Model"] == "bicubic"
 
 
 def test_20_concurrent_uploads_while_health_answers(server: Server, faces):

@@ -1,4 +1,4 @@
-"""The Starlette app: the page, ``GET /api/health``, ``GET /api/info`` and ``POST /api/sr``.
+"""The Starlette app: the page, ``GET /api/health``, ``GET /api/info``, ``POST /api/sr`` and ``POST /api/bicubic``.
 
 Every error a client can cause answers 4xx with ``{"error": "<one line>"}``.
 Uploads are read through a byte-counting ``receive`` so an oversized body
@@ -8,7 +8,7 @@ is refused while it streams in, not after it has filled memory.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -21,7 +21,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive
 
-from pkdn.serve.engine import MODES, Engine, ServeConfig
+from pkdn.data.degrade import upsample
+from pkdn.kind import MAX_CROP_SIDE
+from pkdn.serve.engine import AUTO, MODES, Engine, Result, ServeConfig, encode_png
 from pkdn.serve.upload import UploadError
 
 STATIC = Path(__file__).parent / "static"
@@ -82,10 +84,28 @@ def create_app(config: ServeConfig | None = None) -> Starlette:
                 "max_bytes": cfg.max_bytes,
                 "max_side": cfg.max_side,
                 "max_photo_side": cfg.max_photo_side,
+                "max_crop_side": MAX_CROP_SIDE,
             }
         )
 
+    def bicubic_x8(mode: str, model: str | None, data: bytes, notes: list[str], ensemble: int) -> Result:
+        """The page's "before": PIL bicubic x8 (``pkdn.data.degrade.upsample``, the baseline every table uses).
+
+        Drawn by the browser, a small input would be blocky (nearest) or browser-smoothed; either would make
+        the comparison depend on the browser. Same form and limits as ``/api/sr``; model and views are unused.
+        """
+        img, used, kind = engine.decode(mode, data, notes)
+        out = upsample(img)
+        return Result(encode_png(out), img.size, out.size, mode=used, model="bicubic", kind=kind)
+
     async def sr(request: Request) -> Response:
+        return await answer(request, engine.process, "pkdn_x8.png")
+
+    async def bicubic(request: Request) -> Response:
+        return await answer(request, bicubic_x8, "bicubic_x8.png")
+
+    async def answer(request: Request, work: Callable[..., Result], filename: str) -> Response:
+        """Read the form (``image``, ``mode``, ``model``, ``ensemble``), run ``work`` on a worker, answer the PNG."""
         try:
             declared = int(request.headers.get("content-length") or 0)
         except ValueError:
@@ -98,15 +118,15 @@ def create_app(config: ServeConfig | None = None) -> Starlette:
             with engine.admit():
                 limited = Request(request.scope, _limited(request.receive, body_limit))
                 async with limited.form(max_files=1, max_fields=8) as form:
-                    mode = str(form.get("mode") or "crop")
-                    model = str(form.get("model") or engine.default_model(mode))
+                    mode = str(form.get("mode") or AUTO)
+                    model = str(form.get("model") or "") or None  # none: the default of the mode used
                     ensemble = engine.check(mode, model, str(form.get("ensemble") or "1"))
                     upload = form.get("image")
                     if not isinstance(upload, UploadFile):
                         raise UploadError("no image: send the file in a multipart field named 'image'")
                     data = await upload.read(cfg.max_bytes + 1)
                 notes: list[str] = []
-                result = await engine.run(engine.process, mode, model, data, notes, ensemble)
+                result = await engine.run(work, mode, model, data, notes, ensemble)
         except UploadError as e:
             return _error(str(e), e.status)
         except _TooLarge:
@@ -118,7 +138,10 @@ def create_app(config: ServeConfig | None = None) -> Starlette:
             "X-Pkdn-Output-Size": f"{result.out_size[0]}x{result.out_size[1]}",
             "X-Pkdn-Faces": json.dumps(result.faces, separators=(",", ":")),
             "X-Pkdn-Notes": json.dumps(notes, ensure_ascii=True),
-            "Content-Disposition": 'inline; filename="pkdn_x8.png"',
+            "X-Pkdn-Mode": result.mode,
+            "X-Pkdn-Model": result.model,
+            "X-Pkdn-Kind": result.kind,
+            "Content-Disposition": f'inline; filename="{filename}"',
         }
         return Response(result.png, media_type="image/png", headers=headers)
 
@@ -127,6 +150,7 @@ def create_app(config: ServeConfig | None = None) -> Starlette:
         Route("/api/health", health),
         Route("/api/info", info),
         Route("/api/sr", sr, methods=["POST"]),
+        Route("/api/bicubic", bicubic, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 

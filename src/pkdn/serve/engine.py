@@ -22,10 +22,13 @@ from PIL import Image
 
 from pkdn.checkpoint import DEFAULT_MODEL, SHIPPED_MODELS
 from pkdn.imageio import MAX_PIXELS
+from pkdn.kind import input_kind
 from pkdn.restore import MAX_SIDE, EnsembleWarning
 from pkdn.serve.upload import MAX_BYTES, UploadError
 
 MODES = ("crop", "whole")
+#: the mode a request gets when it names none: crop or whole, as :func:`pkdn.kind.input_kind` decides after decoding
+AUTO = "auto"
 
 
 @dataclass
@@ -43,12 +46,15 @@ class ServeConfig:
 
 @dataclass
 class Result:
-    """One answer: the PNG, the input's size and, in whole-photo mode, the faces found."""
+    """One answer: the PNG, the input's size, the mode and model used, what input_kind calls it, the faces found."""
 
     png: bytes
     size: tuple[int, int]
     out_size: tuple[int, int]
     faces: list[dict[str, Any]] = field(default_factory=list)
+    mode: str = "crop"
+    model: str = ""
+    kind: str = "crop"
 
 
 def whole_photo_class() -> type | None:
@@ -92,17 +98,17 @@ class Engine:
 
     @staticmethod
     def modes() -> dict[str, bool]:
-        return {"crop": True, "whole": whole_photo_class() is not None}
+        return {AUTO: True, "crop": True, "whole": whole_photo_class() is not None}
 
-    def check(self, mode: str, model: str, ensemble: str = "1") -> int:
+    def check(self, mode: str, model: str | None, ensemble: str = "1") -> int:
         """Refuse an unknown mode, model or ensemble size before any upload is decoded; the ensemble size."""
         from pkdn.restore import ENSEMBLES
 
         if ensemble not in {str(n) for n in ENSEMBLES}:
             raise UploadError(f"unknown ensemble {ensemble!r}; use one of: {', '.join(map(str, ENSEMBLES))}")
-        if mode not in MODES:
-            raise UploadError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
-        if model not in SHIPPED_MODELS:
+        if mode not in (AUTO, *MODES):
+            raise UploadError(f"unknown mode {mode!r}; use one of: {', '.join((AUTO, *MODES))}")
+        if model is not None and model not in SHIPPED_MODELS:
             raise UploadError(f"unknown model {model!r}; use one of: {', '.join(SHIPPED_MODELS)}")
         if mode == "whole" and whole_photo_class() is None:
             raise UploadError("whole-photo mode is not installed in this pkdn; use mode=crop on a face crop", 400)
@@ -146,19 +152,31 @@ class Engine:
                     self._loaded[key] = whole_photo_class()(model=name, device=self.config.device, ensemble=ensemble)
             return self._loaded[key]
 
-    def process(self, mode: str, model: str, data: bytes, notes: list[str], ensemble: int = 1) -> Result:
-        """Decode, super-resolve and encode one upload (runs on a worker thread)."""
+    def decode(self, mode: str, data: bytes, notes: list[str]) -> tuple[Image.Image, str, str]:
+        """The image, the mode to run (``auto`` resolved by :func:`input_kind`) and what input_kind calls it."""
         from pkdn.serve.upload import decode_upload
 
         c = self.config
-        img = decode_upload(
-            data,
-            max_bytes=c.max_bytes,
-            max_pixels=c.max_pixels,
-            notes=notes,
-            max_side=c.max_side if mode == "crop" else c.max_photo_side,
-        )
+        whole = whole_photo_class() is not None
+        limits = {"crop": c.max_side, "whole": c.max_photo_side}
+        limit = max(limits.values()) if mode == AUTO and whole else limits.get(mode, c.max_side)
+        img = decode_upload(data, max_bytes=c.max_bytes, max_pixels=c.max_pixels, notes=notes, max_side=limit)
+        kind = input_kind(*img.size)
+        if mode == AUTO:
+            mode = "whole" if kind == "photo" and whole else "crop"
+            if max(img.size) > limits[mode]:  # the mode's own one-line 413 (read from the header only)
+                decode_upload(data, max_bytes=c.max_bytes, max_pixels=c.max_pixels, max_side=limits[mode])
+            if kind == "photo" and not whole:
+                notes.append(
+                    "this looks like a photo, but whole-photo mode is not installed: enlarged as one face crop"
+                )
+        return img, mode, kind
+
+    def process(self, mode: str, model: str | None, data: bytes, notes: list[str], ensemble: int = 1) -> Result:
+        """Decode, super-resolve and encode one upload (runs on a worker thread); no model: the mode's default."""
+        img, mode, kind = self.decode(mode, data, notes)
         del data
+        model = model or self.default_model(mode)
         runner = self._get(mode, model, ensemble)
         notes.extend((runner if mode == "crop" else runner.restorer).notes)
         if mode == "crop":
@@ -172,4 +190,4 @@ class Engine:
                 raise UploadError(msg, 413 if "too large" in msg else 422) from None
             out = res.image
             faces = [{"box": [round(float(v), 2) for v in f.box], "score": round(float(f.score), 3)} for f in res.faces]
-        return Result(png=encode_png(out), size=img.size, out_size=out.size, faces=faces)
+        return Result(encode_png(out), img.size, out.size, faces, mode, model, kind)
