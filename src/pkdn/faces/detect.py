@@ -1,11 +1,11 @@
 """Face detection for whole photos: every face with 5 landmarks, down to ~12 px crops.
 
-Why a pyramid: RetinaFace-MobileNet0.25 (ONNX weights shipped in this
-package, ``retinaface_mnet025.onnx``; nothing is downloaded) has its smallest anchors at
+Why a pyramid: RetinaFace-MobileNet0.25 (its ONNX weights ship in this package,
+``retinaface_mnet025.onnx``; nothing is downloaded) has its smallest anchors at
 16 px, so a face whose training-style crop is 12-16 px in the photo (inner
 face ~8 px) is only found on an upscaled copy of the photo. We run it on the
-photo upscaled x4 (bounded by a pixel budget, in overlapping tiles), at x1
-and, for big photos, shrunk; then merge the levels with non-maximum
+photo upscaled (``UPSCALES``, bounded by a pixel budget, in overlapping tiles),
+at x1 and, for big photos, shrunk; then merge the levels with non-maximum
 suppression. Coordinates are continuous pixels of the input photo (pixel i
 covers [i, i+1)).
 
