@@ -2,7 +2,7 @@
 
     python scripts/ship_model.py --run runs/lite_student [--baseline runs/lite_student_nokd] \
         [--data ../shared/data/celeba] [--dest src/pkdn/weights]
-    python scripts/ship_model.py --name real --run runs/real_student --compare lite \
+    python scripts/ship_model.py --name robust --run runs/robust_student --compare lite \
         --degraded runs/real_world_sets/full
 
 Evaluates the student (and the --no-distill baseline, when given) beside
@@ -11,6 +11,9 @@ and validation scores from the runs' log.jsonl (and the teacher's, found from
 the student's config), writes ``DEST/pkdn_student_<name>.safetensors`` and
 ``DEST/MODEL_CARD_<name>.md`` atomically, and prints the card. ``--compare`` adds a shipped model's rows and
 ``--degraded`` a second table on a `pkdn degrade` folder.
+
+A shipped run's record in ``checkpoints/`` keeps no copy of its weights: when the run folder lacks the
+weights file, the package's ``pkdn_student_<name>.safetensors`` is that file and is used instead.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def run_summary(run: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--name", default="lite", help="the shipped model's name (lite, real)")
+    ap.add_argument("--name", default="lite", help="the shipped model's name (lite, robust)")
     ap.add_argument("--run", type=Path, required=True, help="the student's run folder")
     ap.add_argument(
         "--compare",
@@ -75,7 +78,11 @@ def main() -> None:
     STUDENT = f"PKDN student ({args.name})"
     weights = f"pkdn_student_{args.name}.safetensors"
     cfg = load_config(args.run / "config.yaml")
-    models = {STUDENT: load_model(args.run / args.weights)}
+    source = args.run / args.weights
+    if not source.exists() and (WEIGHTS / weights).exists():
+        source = WEIGHTS / weights
+        print(f"{args.run}: no {args.weights}; using the shipped {source}")
+    models = {STUDENT: load_model(source)}
     if args.baseline:
         models[BASELINE] = load_model(args.baseline / "best.safetensors")
     for name in args.compare:
@@ -160,10 +167,10 @@ def main() -> None:
         "",
     ]
     card = "\n".join(lines)
-    meta = read_metadata(args.run / args.weights)
+    meta = read_metadata(source)
     assert meta["model_config"]["kind"] == "student"
-    atomic_write_bytes(args.dest / weights, (args.run / args.weights).read_bytes())
-    if cfg.data.upright_only:  # runs saved before the key existed lack it
+    atomic_write_bytes(args.dest / weights, source.read_bytes())
+    if cfg.data.upright_only:  # the run's config decides; its weights file may lack the key
         update_extra(args.dest / weights, **{UPRIGHT_ONLY: True})
     atomic_write_bytes(args.dest / f"MODEL_CARD_{args.name}.md", card.encode())
     print(card)
