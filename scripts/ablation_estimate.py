@@ -3,7 +3,7 @@
     python scripts/ablation_estimate.py configs/ablation_lite.yaml
 
 Seconds per step are read from the reference runs' log.jsonl (wall time between
-logged events, validation included, pauses between sessions left out):
+logged events, validation included, pauses between invocations left out):
 teachers from checkpoints/lite_teacher (the full teacher; the variants without
 FFB / PFB are scaled by their GFLOPs, an assumption), distilled students from
 checkpoints/lite_student (separately for the steps with the teacher's losses on

@@ -1,6 +1,6 @@
-"""Pack a prepared dataset small enough to travel to a lent GPU machine, and unpack it there.
+"""Pack a prepared dataset small enough to travel to a GPU machine with the checkout, and unpack it there.
 
-Why: only the checkout travels to the device machine (64 MiB in all), not
+Why: a remote machine may receive only the checkout and a few files beside it (64 MiB in all), not
 ``../shared``, and the machine has no MediaPipe to compute parsing maps. The
 prepared train + val splits are 433 MB of PNG; packed they are about 48 MB:
 
@@ -11,13 +11,13 @@ prepared train + val splits are 433 MB of PNG; packed they are about 48 MB:
 - LR faces are not carried: ``unpack`` remakes them from the HR face with the
   prepare step's own ``lr_from_hr`` (``--hr-only`` writes the HR faces alone, for a
   run that degrades on the fly without distillation: it needs neither, and the
-  machine's minutes are counted).
+  unpacking is faster).
 
 Scores are never taken on packed data: the test split stays home, and every
 model trained there is evaluated here on the original PNGs.
 
     python scripts/carry_data.py pack prepared/celeba gpupack --splits train val
-    python scripts/carry_data.py unpack gpupack prepared/celeba      # on the device machine
+    python scripts/carry_data.py unpack gpupack prepared/celeba      # on the GPU machine
 """
 
 from __future__ import annotations

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Train one config on a lent GPU (the `device` tool's machine: 16 cores, torch and OpenCV installed, no pkdn) for as
-# long as its window holds, at a few variants side by side, with a cosine schedule that ends inside the window:
-#   1. unpack the carried train + val HR faces (scripts/carry_data.py --hr-only: the runs degrade on the fly and
-#      distil nothing, so they need neither the prepared LR nor the parsing maps);
+# Train one config on a GPU machine that has the checkout, torch and OpenCV but not the data set (pkdn runs from
+# src/), for a fixed time window, at a few variants side by side, with a cosine schedule that ends inside it:
+#   1. unpack the carried data (scripts/carry_data.py; HR_ONLY=1, the default, unpacks the HR faces alone, for
+#      runs that degrade on the fly and distil nothing; HR_ONLY=0 also remakes the LR and the parsing maps, which a
+#      teacher or a distilled student needs);
 #   2. probe the step rate with every variant running at once (PROBE steps each, thrown away);
 #   3. set `steps` so that the runs end RESERVE seconds before the window does (--max-minutes stays as a backstop:
 #      a slower machine returns paused runs, not nothing);
-#   4. train the variants side by side; 5. put one tar per run (weights, best, config, log) and the log in $OUT.
-# Every score is taken later on the CPU on the original PNGs, on val to choose and on test to report.
+#   4. train the variants side by side; 5. put one tar per run (weights, config, log) and the log in $OUT.
+# Score the returned runs on your own machine, on the original PNGs: val to choose, test to report.
 #   Here:  python scripts/carry_data.py pack prepared/celeba gpupack --splits train val      (carry gpupack)
-#   There: CONFIG=configs/real_student_gpu_upright.yaml WINDOW=540 \
+#   There: CONFIG=configs/my_student.yaml WINDOW=540 \
 #            VARIANTS="pc35:data.degrade.p_clean=0.35 pc25:data.degrade.p_clean=0.25" bash scripts/gpu_finetune.sh
-# A variant is NAME:KEY=VALUE[,KEY=VALUE...] (config overrides, as `pkdn train --set`).
+# A variant is NAME:KEY=VALUE[,KEY=VALUE...] (config overrides, as `pkdn train --set`). STAGE=teacher trains a
+# teacher; a student's teacher file travels with the checkout and is named in the config (or EXTRA="--set teacher=...").
 set -u
 t0=$(date +%s)
 OUT=${OUT:-/tmp/gpu_out}
@@ -21,22 +23,24 @@ WINDOW=${WINDOW:-540}   # seconds the whole script may take
 RESERVE=${RESERVE:-50}  # seconds kept after training for the last validation, checkpoint and packing
 PROBE=${PROBE:-150}     # probe steps per variant
 EXTRA=${EXTRA:-}        # extra --set for every run, e.g. for a dry run on a CPU: "--set batch_size=4"
+STAGE=${STAGE:-student} # teacher or student
+HR_ONLY=${HR_ONLY:-1}   # 1: unpack the HR faces only; 0: also the LR faces and the parsing maps
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
 py=$(command -v python3 || command -v python)
 mkdir -p "$OUT" runs
-log=$OUT/session.log
+log=$OUT/gpu_finetune.log
 say() { echo "[$(($(date +%s) - t0)) s] $*" >>"$log"; }
 sets_of() { local s=${1#*:} a; IFS=, read -ra a <<<"$s"; for x in "${a[@]}"; do printf -- '--set %s ' "$x"; done; }
 
 say "start $(date -u)"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >>"$log" 2>&1 || say "no nvidia-smi"
 $py -c "import torch, cv2; print('torch', torch.__version__, 'cv2', cv2.__version__, 'cuda', torch.cuda.is_available())" >>"$log" 2>&1
-$py scripts/carry_data.py unpack gpupack prepared/celeba --workers "$(nproc)" --hr-only >>"$log" 2>&1 || { say "unpack failed"; cat "$log"; exit 1; }
+$py scripts/carry_data.py unpack gpupack prepared/celeba --workers "$(nproc)" $([ "$HR_ONLY" = 1 ] && echo --hr-only) >>"$log" 2>&1 || { say "unpack failed"; cat "$log"; exit 1; }
 say "unpacked"
 
 for v in $VARIANTS; do
   # shellcheck disable=SC2046
-  $py -m pkdn.cli train student --config "$CONFIG" --out "/tmp/probe_${v%%:*}" $(sets_of "$v") $EXTRA \
+  $py -m pkdn.cli train "$STAGE" --config "$CONFIG" --out "/tmp/probe_${v%%:*}" $(sets_of "$v") $EXTRA \
     --set steps=1000000 --set log_every=$((PROBE / 3)) --stop-after "$PROBE" --no-progress >"$OUT/probe_${v%%:*}.log" 2>&1 &
 done
 wait
@@ -61,7 +65,7 @@ rm -f "$OUT"/probe_*.log
 for v in $VARIANTS; do
   name=${v%%:*}
   # shellcheck disable=SC2046
-  timeout $((left + 40)) $py -m pkdn.cli train student --config "$CONFIG" --out "runs/gpu_$name" $(sets_of "$v") $EXTRA \
+  timeout $((left + 40)) $py -m pkdn.cli train "$STAGE" --config "$CONFIG" --out "runs/gpu_$name" $(sets_of "$v") $EXTRA \
     --set steps="$steps" --max-minutes "$($py -c "print(($left - 5) / 60)")" --no-progress >"runs/gpu_$name.out" 2>&1 &
 done
 wait
