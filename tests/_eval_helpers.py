@@ -34,7 +34,7 @@ def _png(width: int, height: int, bit_depth: int, color_type: int, raw: bytes) -
 
 
 def write_bad_inputs(folder: Path, good: Path) -> dict[str, Path]:
-    """Each kind of bad input the issue lists, made from ``good`` (a valid 16 x 16 RGB PNG) or from scratch."""
+    """Each kind of bad input the commands must refuse, made from ``good`` (a valid 16 x 16 RGB PNG) or from scratch."""
     folder.mkdir(parents=True, exist_ok=True)
     data = good.read_bytes()
     rng = np.random.default_rng(0)

@@ -78,7 +78,7 @@ def test_ablate_runs_the_whole_table_resumes_and_reuses(tmp_path, prepared_small
     cfg = _config(tmp_path, prepared_small)
     out = tmp_path / "ablation"
 
-    # An interrupted first session: the first teacher pauses after 3 of its 6 steps.
+    # An interrupted first invocation: the first teacher pauses after 3 of its 6 steps.
     assert cli(["ablate", str(cfg), "--stop-after", "3", "--no-progress"]) == 1
     acfg = load_ablation(cfg)
     runs = {r.name: r for r in plan(acfg)}
@@ -87,7 +87,7 @@ def test_ablate_runs_the_whole_table_resumes_and_reuses(tmp_path, prepared_small
     assert "not run yet" in (out / "table.md").read_text()
     capsys.readouterr()
 
-    # The next session finishes everything: the paused teacher resumes at step 3, the rest train from scratch.
+    # The next invocation finishes everything: the paused teacher resumes at step 3, the rest train from scratch.
     assert cli(["ablate", str(cfg), "--no-progress"]) == 0
     table = capsys.readouterr().out
     assert all(status(runs[n]) == "done" for n in RUNS)
@@ -163,7 +163,7 @@ def test_ablate_runs_the_whole_table_resumes_and_reuses(tmp_path, prepared_small
     assert "Seed spread, no-distillation students" in table and "Seed spread, students from `full`" in table
     assert "27.56 / 0.8062" in table  # the paper's Table 2 beside ours
 
-    # A third session retrains and rescores nothing and prints the same table.
+    # A third invocation retrains and rescores nothing and prints the same table.
     logs = {n: (out / n / "log.jsonl").read_text() for n in RUNS}
     printed = (out / "table.md").read_text()
     assert cli(["ablate", str(cfg), "--no-progress"]) == 0

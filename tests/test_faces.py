@@ -65,7 +65,7 @@ def _matches(true, faces):
 def test_every_face_is_found_with_its_size(result, group):
     _, lr, true, _ = group
     hit = _matches(true, result.faces)
-    # the floors: >= 95 % of faces >= 16 px, >= 80 % of 12-16 px faces (here: one of the two may be missed)
+    # the recall floors: >= 95 % of faces >= 16 px, >= 80 % of 12-16 px faces (here: one of the two may be missed)
     assert all(h for h, t in zip(hit, true) if t.side >= 16), hit
     assert sum(h for h, t in zip(hit, true) if t.side < 16) >= 1, hit
     assert len(result.faces) == sum(hit)  # no false (or duplicate) detection

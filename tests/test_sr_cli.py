@@ -167,7 +167,7 @@ def test_output_dir_equal_to_input_dir_is_refused(model_file, lr_faces, tmp_path
 
 
 def test_output_named_like_an_image_is_refused(model_file, lr_faces, tmp_path, capsys):
-    # `-o out.png` used to make a folder called out.png; it is refused before any work, in both modes
+    # `-o out.png` (a file name, not a folder) is refused before any work, in both modes
     folder, hrs = lr_faces
     face = str(folder / f"{sorted(hrs)[0]}.png")
     for extra in ([], ["--whole"]):
