@@ -212,8 +212,10 @@ def test_bf16_channels_last_path_trains(tmp_path, prepared_small):
     ids=lambda p: p.name,
 )
 def test_shipped_configs_load(path):
-    # training configs are named <preset or shipped model>_<stage>[_<where>].yaml (ablation: tested in test_ablate)
+    # training configs are named <preset or shipped model>_<stage>[_<where>].yaml (ablation: tested in test_ablate);
+    # `real` is the lite teacher on degraded LR that the robust teacher starts from (checkpoints/real_teacher/)
     cfg = load_config(path)
     name, stage = path.stem.split("_")[:2]
-    assert cfg.stage == stage and (cfg.model.preset == name or (name in SHIPPED_MODELS and cfg.model.preset == "lite"))
+    lite_sized = (*SHIPPED_MODELS, "real")
+    assert cfg.stage == stage and (cfg.model.preset == name or (name in lite_sized and cfg.model.preset == "lite"))
     assert cfg.data.degrade.enabled == (name in ("real", "robust"))  # LR synthesised on the fly (docs/degradation.md)
