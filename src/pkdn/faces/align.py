@@ -15,6 +15,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 #: side of the frame the template is measured in (the HR training crop).
 FRAME = 128
@@ -97,6 +98,44 @@ def native_crop_matrix(m_template: np.ndarray, pad: float, fraction: float = 1.0
     cx, cy = crop_center(m_template)
     x0, y0 = int(round(cx - n / 2)), int(round(cy - n / 2))
     return np.array([[1.0, 0, -x0], [0, 1.0, -y0]]), n
+
+
+def shrunk_crop_matrix(
+    m_template: np.ndarray, side: float, pad: float, fraction: float = 1.0
+) -> tuple[np.ndarray, int]:
+    """Photo -> an axis-aligned square holding the face shrunk until its crop side is ``side`` px.
+
+    The square is :func:`native_crop_matrix`'s for a face of crop side
+    ``side`` (``fraction`` of the crop plus ``pad`` px of context, even
+    side), centred on the face; fill it with :func:`shrink`.
+    """
+    k = side / crop_side(m_template)
+    n = int(np.ceil((side * fraction + 2 * pad) / 2)) * 2
+    cx, cy = crop_center(m_template)
+    x0, y0 = cx - n / (2 * k), cy - n / (2 * k)
+    return np.array([[k, 0, -k * x0], [0, k, -k * y0]]), n
+
+
+def shrink(img: np.ndarray, m: np.ndarray, n: int) -> np.ndarray:
+    """The n x n crop of ``img`` through the scale-and-shift ``m`` (photo -> crop, scale < 1), antialiased.
+
+    PIL's bicubic resize of the crop's box (how training LR is made from HR),
+    on only the photo pixels its filter reads, mirrored where the box leaves
+    the photo (``BORDER_REFLECT_101``, as :func:`warp`).
+    """
+    k = float(m[0, 0])
+    x0, y0 = -m[0, 2] / k, -m[1, 2] / k
+    x1, y1 = x0 + n / k, y0 + n / k
+    support = 2.0 / k + 2  # PIL's bicubic reads 2 output px (2 / k photo px) either side
+    ix0, iy0 = int(np.floor(x0 - support)), int(np.floor(y0 - support))
+    ix1, iy1 = int(np.ceil(x1 + support)), int(np.ceil(y1 + support))
+    h, w = img.shape[:2]
+    part = img[max(iy0, 0) : min(iy1, h), max(ix0, 0) : min(ix1, w)]
+    pads = (max(-iy0, 0), max(iy1 - h, 0), max(-ix0, 0), max(ix1 - w, 0))
+    if any(pads):
+        part = cv2.copyMakeBorder(np.ascontiguousarray(part), *pads, cv2.BORDER_REFLECT_101)
+    box = (x0 - ix0, y0 - iy0, x1 - ix0, y1 - iy0)
+    return np.asarray(Image.fromarray(np.ascontiguousarray(part)).resize((n, n), Image.BICUBIC, box=box))
 
 
 def warp(img: np.ndarray, m: np.ndarray, size: tuple[int, int], border: int = cv2.BORDER_REFLECT_101) -> np.ndarray:

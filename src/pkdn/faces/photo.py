@@ -1,16 +1,34 @@
 """The whole-photo pipeline: detect every face, crop it, super-resolve, paste back onto the upscale.
 
 Photos flow: image -> faces (box, landmarks) -> LR crops -> batched SR ->
-pasted onto the background upscale. Faces are processed by size
-(``align_max_side``, measured by ``benchmarks/whole_photo.py``, see
-docs/whole-photos.md):
+pasted onto the background upscale. Each face takes one *path* by its crop
+side S in the photo and the output's ``upscale`` (chosen by PSNR inside the
+faces, ``benchmarks/large_photo.py --paths``, see docs/whole-photos.md):
 
-* ``aligned``: crop side <= ``align_max_side`` px: warped (bicubic, the
-  exact resampling the ``real`` model is trained with) onto a 16 x 16 grid
-  in pkdn's template frame, the pose and scale the network learned;
-* ``native``: larger faces: an axis-aligned square of the photo's own
-  pixels around the face (no resampling, so nothing is thrown away), at the
-  face's own scale, with a few pixels of context.
+* ``network``: S <= ``net_max_side`` (64 px): the face's crop goes through
+  the x8 network at the face's own scale, then is area-resized to the output
+  scale;
+* ``resample``: larger faces, and every face at ``upscale`` 1: the face is
+  left to the background resampling. At x2 and x4 the network gains +2 to
+  +5 dB over bicubic on faces up to 64 px and less, or loses, above; its
+  cost and memory grow with the face's area;
+* ``network-shrunk``: faces between ``net_max_side`` and ``shrink_max_side``
+  are shrunk (PIL bicubic, how training LR is made) to ``net_max_side`` px,
+  super-resolved x8 and resized to the output scale. Off by default
+  (``shrink_max_side`` = ``net_max_side``): measured below ``resample`` on
+  every face above 64 px and below ``network`` at every size, it is kept for
+  that measurement.
+
+A ``network`` face's crop is ``aligned`` when S <= ``align_max_side`` px
+(warped bicubic onto a 16 x 16 grid in pkdn's template frame) and otherwise
+``native``: an axis-aligned square of the photo's own pixels around the face
+(no resampling), with a few pixels of context.
+
+Memory is bounded per photo whatever its faces: network passes see crops of
+at most ~``net_max_side`` px in batches of at most ``NET_BATCH_PIXELS`` LR
+pixels, the background is resampled straight to the output size in tiles,
+and a photo whose output would not fit ``MAX_OUTPUT_PIXELS`` (or the memory
+available) is refused by :func:`check_photo` before any work.
 
 The network is only ever called through the one super-resolution object,
 :class:`pkdn.restore.Restorer` (device, precision and batching chosen once).
@@ -42,10 +60,23 @@ ALIGN_GRID = 16
 #: and NATIVE_PAD photo pixels of context around it.
 NATIVE_FRACTION = 0.875
 NATIVE_PAD = 2
+#: faces whose crop side is at most this (photo px) go through the network at their own scale; larger ones are
+#: left to the background resampling (``python benchmarks/large_photo.py --paths``, docs/whole-photos.md).
+NET_MAX_SIDE = 64.0
+#: faces between NET_MAX_SIDE and this are shrunk to NET_MAX_SIDE for the network ("network-shrunk"): none by
+#: default, as that path measured below "resample" above 64 px and below "network" at every size.
+SHRINK_MAX_SIDE = NET_MAX_SIDE
+#: a network pass holds at most this many LR pixels (B x h x w): the network needs ~35 kB per LR pixel.
+NET_BATCH_PIXELS = 16_384
 #: photos with a longer side are refused.
 MAX_PHOTO_SIDE = 4096
-#: outputs with more pixels are refused (the output is held in memory once): 8192 x 8192.
+#: outputs with more pixels are refused: 8192 x 8192 (~0.5 GB while the output is built and written).
 MAX_OUTPUT_PIXELS = 8192 * 8192
+#: bytes a photo needs per output pixel (the uint8 canvas, its PIL copy, PNG encoding) and per input pixel
+#: (the decoded photo, its BGR copy and detector levels): :func:`memory_needed`.
+BYTES_PER_OUTPUT_PIXEL = 8
+BYTES_PER_INPUT_PIXEL = 16
+PATHS = ("network", "network-shrunk", "resample")
 BACKGROUNDS = {"bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
 SCALE = 8  # the network's factor
 
@@ -62,7 +93,8 @@ class Face:
     landmarks: list[list[float]]  # 5 x 2: eyes, nose, mouth corners (left in the picture first)
     score: float
     crop_side: float  # side of the face's training-style square crop, input px
-    mode: str  # "aligned" or "native"
+    mode: str  # "aligned" or "native": how a ``network`` face is cropped
+    path: str = "network"  # "network", "network-shrunk" or "resample" (module doc)
     lr: Image.Image | None = field(default=None, repr=False)  # the crop fed to the network
     sr: Image.Image | None = field(default=None, repr=False)  # its x8 super-resolution
 
@@ -73,6 +105,7 @@ class Face:
             "score": round(self.score, 4),
             "crop_side": round(self.crop_side, 2),
             "mode": self.mode,
+            "path": self.path,
         }
 
 
@@ -104,7 +137,27 @@ def background_upscale(img: Image.Image, upscale: int, method: str = "bicubic", 
     return out
 
 
+def memory_needed(size: tuple[int, int], upscale: int) -> int:
+    """Bytes a photo of ``size`` needs at x``upscale`` beyond the loaded model: its output, its copies for
+    the detector, and one network pass (bounded by ``NET_BATCH_PIXELS`` whatever the faces)."""
+    w, h = size
+    return w * h * (BYTES_PER_INPUT_PIXEL + BYTES_PER_OUTPUT_PIXEL * upscale * upscale) + NET_BATCH_PIXELS * 36_000
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel can give this process now (``MemAvailable``), or None where it does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def check_photo(size: tuple[int, int], upscale: int) -> None:
+    """Refuse, with a one-line :class:`PhotoError`, a photo that the pipeline would not fit (before any work)."""
     w, h = size
     if max(w, h) > MAX_PHOTO_SIDE:
         raise PhotoError(f"photo too large ({w}x{h}; whole-photo mode takes at most {MAX_PHOTO_SIDE} px a side)")
@@ -114,6 +167,12 @@ def check_photo(size: tuple[int, int], upscale: int) -> None:
             f"output too large at x{upscale} ({w * upscale}x{h * upscale} px, at most "
             f"{MAX_OUTPUT_PIXELS // 1_000_000} Mpx): use --upscale {fit} or less"
         )
+    need, free = memory_needed(size, upscale), available_memory()
+    if free is not None and need > free:
+        raise PhotoError(
+            f"not enough memory at x{upscale} ({w * upscale}x{h * upscale} px needs ~{need / 2**30:.1f} GiB, "
+            f"{free / 2**30:.1f} GiB available): use a smaller --upscale or free memory"
+        )
 
 
 @dataclass
@@ -121,9 +180,9 @@ class _Job:
     photo: int
     face: Face
     m_template: np.ndarray  # photo -> template frame
-    m_crop: np.ndarray  # photo -> LR crop
+    m_crop: np.ndarray | None  # photo -> LR crop (None: the face is left to the background)
     n: int  # LR crop side
-    lr: np.ndarray  # (n, n, 3) uint8
+    lr: np.ndarray | None  # (n, n, 3) uint8
     sr: np.ndarray | None = None
 
 
@@ -143,6 +202,8 @@ class WholePhotoSR:
         score: float = DEFAULT_SCORE,
         align_max_side: float = ALIGN_MAX_SIDE,
         batch_size: int = 32,
+        net_max_side: float = NET_MAX_SIDE,
+        shrink_max_side: float = SHRINK_MAX_SIDE,
         precision: str = "auto",
         ensemble: int = 1,
     ) -> None:
@@ -154,6 +215,13 @@ class WholePhotoSR:
         )
         self.detector = detector if detector is not None else RetinaFaceDetector(score=score)
         self.align_max_side = align_max_side
+        self.net_max_side, self.shrink_max_side = float(net_max_side), float(shrink_max_side)
+
+    def path_for(self, crop_side: float, upscale: int) -> str:
+        """Which path (module doc) a face of ``crop_side`` photo px takes at x``upscale``."""
+        if upscale == 1 or crop_side > self.shrink_max_side:
+            return "resample"
+        return "network" if crop_side <= self.net_max_side else "network-shrunk"
 
     def __call__(
         self, image: Image.Image, upscale: int = SCALE, background: str = "bicubic", keep_crops: bool = False
@@ -173,59 +241,72 @@ class WholePhotoSR:
             raise ValueError(f"background must be one of {sorted(BACKGROUNDS)}, not {background!r}")
         upscale = int(upscale)
         images = [im if im.mode == "RGB" else im.convert("RGB") for im in images]
-        rgbs = []
         for im in images:
             check_photo(im.size, upscale)
-            rgbs.append(np.asarray(im))
-        jobs = [j for i, rgb in enumerate(rgbs) for j in self._crops(i, rgb)]
-        self._super_resolve(jobs)
+        jobs = [j for i, im in enumerate(images) for j in self._crops(i, np.asarray(im), upscale)]
+        self._super_resolve([j for j in jobs if j.lr is not None])
         results = []
         for i, im in enumerate(images):
             canvas = background_upscale(im, upscale, background)
             mine = sorted((j for j in jobs if j.photo == i), key=lambda j: j.face.score)
             for j in mine:
+                if j.sr is None:
+                    continue
                 self._paste(canvas, j, upscale)
                 if keep_crops:
                     j.face.lr, j.face.sr = Image.fromarray(j.lr), Image.fromarray(j.sr)
+                j.lr = j.sr = None  # pasted: free it
             faces = sorted((j.face for j in mine), key=lambda f: (f.box[1], f.box[0]))
             results.append(WholeResult(Image.fromarray(canvas), faces, upscale, im.size, self.model_name))
         return results
 
     # ------------------------------------------------------------------ steps
 
-    def _crops(self, photo: int, rgb: np.ndarray) -> list[_Job]:
+    def _crops(self, photo: int, rgb: np.ndarray, upscale: int) -> list[_Job]:
         jobs = []
         for d in self.detector(rgb):
             m_t = align.to_template(d.landmarks)
             side = align.crop_side(m_t)
-            if side <= self.align_max_side:
-                mode, n = "aligned", ALIGN_GRID
-                m_c = align.aligned_crop_matrix(m_t, n)
-            else:
-                mode = "native"
-                m_c, n = align.native_crop_matrix(m_t, NATIVE_PAD, NATIVE_FRACTION)
-            lr = align.warp(rgb, m_c, (n, n))
-            face = Face(tuple(float(v) for v in d.box), d.landmarks.tolist(), d.score, side, mode)
+            mode = "aligned" if side <= self.align_max_side else "native"
+            path = self.path_for(side, upscale)
+            face = Face(tuple(float(v) for v in d.box), d.landmarks.tolist(), d.score, side, mode, path)
+            m_c, n, lr = None, 0, None
+            if path == "network-shrunk":
+                m_c, n = align.shrunk_crop_matrix(m_t, self.net_max_side, NATIVE_PAD, NATIVE_FRACTION)
+                lr = align.shrink(rgb, m_c, n)
+            elif path == "network":
+                if mode == "aligned":
+                    n = ALIGN_GRID
+                    m_c = align.aligned_crop_matrix(m_t, n)
+                else:
+                    m_c, n = align.native_crop_matrix(m_t, NATIVE_PAD, NATIVE_FRACTION)
+                lr = align.warp(rgb, m_c, (n, n))
             jobs.append(_Job(photo, face, m_t, m_c, n, lr))
         return jobs
 
     def _super_resolve(self, jobs: list[_Job]) -> None:
+        """Crops of one size share network passes of at most ``NET_BATCH_PIXELS`` LR pixels."""
         by_size: dict[int, list[_Job]] = defaultdict(list)
         for j in jobs:
             by_size[j.n].append(j)
-        for group in by_size.values():
-            x = torch.from_numpy(np.stack([j.lr for j in group])).permute(0, 3, 1, 2).float().div_(255)
-            y = self.restorer.tensor(x)
-            y = y.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-            for j, s in zip(group, y):
-                j.sr = np.ascontiguousarray(s)
+        for n, same in by_size.items():
+            per = max(1, NET_BATCH_PIXELS // (n * n))
+            for k in range(0, len(same), per):
+                group = same[k : k + per]
+                x = torch.from_numpy(np.stack([j.lr for j in group])).permute(0, 3, 1, 2).float().div_(255)
+                y = self.restorer.tensor(x)
+                y = y.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+                for j, s in zip(group, y):
+                    j.sr = np.ascontiguousarray(s)
 
     def _paste(self, canvas: np.ndarray, job: _Job, upscale: int) -> None:
-        sr = job.sr
-        r = SCALE
-        if upscale != SCALE:  # faces are super-resolved x8, then resized to the output scale
-            r = upscale
-            sr = cv2.resize(sr, (job.n * r, job.n * r), interpolation=cv2.INTER_AREA)
-        mask = mask_for(align.scale(align.compose(job.m_crop, align.invert(job.m_template)), r), job.n * r)
+        """The x8 SR, area-resized when the output needs fewer pixels than it has, blended into ``canvas``."""
+        sr, n = job.sr, job.n
+        k = float(np.sqrt(abs(np.linalg.det(job.m_crop[:, :2]))))  # crop px per photo px
+        side = int(round(n * upscale / k))  # the crop's side at the output scale
+        r = float(SCALE)
+        if side < n * SCALE:
+            sr, r = cv2.resize(sr, (side, side), interpolation=cv2.INTER_AREA), side / n
+        mask = mask_for(align.scale(align.compose(job.m_crop, align.invert(job.m_template)), r), sr.shape[0])
         m_out_from_sr = align.scale(align.invert(align.scale(job.m_crop, r)), upscale)
         paste_face(canvas, sr, mask, m_out_from_sr)
