@@ -175,3 +175,24 @@ def test_photo_beyond_the_memory_available_is_refused_before_work(large, tmp_pat
     assert not list(out.glob("*.png"))
     monkeypatch.setattr(photo, "available_memory", lambda: need)  # exactly enough: accepted
     photo.check_photo(lr.size, 2)
+
+
+def test_network_shrunk_path_pastes_in_place(celeba):
+    """The path kept for the measurement (off by default): a 60 px face shrunk to 40 px, x8, pasted back at x2
+    where it belongs (shifting the output by half a pixel either way moves it away from HR)."""
+    import cv2
+
+    faces = sorted((celeba / "test").glob("*.jpg"))[:20]
+    hr, lr, true = make_photo(faces, background_images()[2], np.random.default_rng(1), size=(200, 150), side_list=[60])
+    hr = hr.resize((400, 300), Image.BICUBIC)  # the x2 reference: the x8 canvas shrunk to x2
+    pipe = WholePhotoSR(model="lite", net_max_side=40.0, shrink_max_side=1e9)
+    res = pipe(lr, upscale=2, keep_crops=True)
+    assert [f.path for f in res.faces] == ["network-shrunk"]
+    assert res.faces[0].lr.size == (40, 40) and res.faces[0].sr.size == (320, 320)
+    hr_y, out = y_of(np.asarray(hr)), np.asarray(res.image)
+    got = psnr_in(out, hr_y, true[0])
+    for dx, dy in [(0.5, 0), (-0.5, 0), (0, 0.5), (0, -0.5)]:
+        moved = cv2.warpAffine(out, np.float32([[1, 0, dx], [0, 1, dy]]), (400, 300), flags=cv2.INTER_CUBIC)
+        assert got > psnr_in(moved, hr_y, true[0]) + 0.2, (dx, dy)
+    # and it is a face, not far from bicubic (measured: a 1.5x shrink costs ~2 dB against bicubic)
+    assert got > psnr_in(photo.background_upscale(lr, 2), hr_y, true[0]) - 3.0

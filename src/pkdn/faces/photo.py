@@ -9,8 +9,8 @@ faces, ``benchmarks/large_photo.py --paths``, see docs/whole-photos.md):
   the x8 network at the face's own scale, then is area-resized to the output
   scale;
 * ``resample``: larger faces, and every face at ``upscale`` 1: the face is
-  left to the background resampling. At x2 and x4 the network gains +2 to
-  +5 dB over bicubic on faces up to 64 px and less, or loses, above; its
+  left to the background resampling. At x2 the network gains +3 to +5 dB
+  over bicubic on faces up to 64 px, and less (or loses) above, while its
   cost and memory grow with the face's area;
 * ``network-shrunk``: faces between ``net_max_side`` and ``shrink_max_side``
   are shrunk (PIL bicubic, how training LR is made) to ``net_max_side`` px,
@@ -66,7 +66,7 @@ NET_MAX_SIDE = 64.0
 #: faces between NET_MAX_SIDE and this are shrunk to NET_MAX_SIDE for the network ("network-shrunk"): none by
 #: default, as that path measured below "resample" above 64 px and below "network" at every size.
 SHRINK_MAX_SIDE = NET_MAX_SIDE
-#: a network pass holds at most this many LR pixels (B x h x w): the network needs ~35 kB per LR pixel.
+#: a network pass holds at most this many LR pixels (B x h x w): ``photo`` on the CPU peaks ~35 kB per LR pixel.
 NET_BATCH_PIXELS = 16_384
 #: photos with a longer side are refused.
 MAX_PHOTO_SIDE = 4096
@@ -76,7 +76,6 @@ MAX_OUTPUT_PIXELS = 8192 * 8192
 #: (the decoded photo, its BGR copy and detector levels): :func:`memory_needed`.
 BYTES_PER_OUTPUT_PIXEL = 8
 BYTES_PER_INPUT_PIXEL = 16
-PATHS = ("network", "network-shrunk", "resample")
 BACKGROUNDS = {"bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
 SCALE = 8  # the network's factor
 
@@ -202,10 +201,10 @@ class WholePhotoSR:
         score: float = DEFAULT_SCORE,
         align_max_side: float = ALIGN_MAX_SIDE,
         batch_size: int = 32,
-        net_max_side: float = NET_MAX_SIDE,
-        shrink_max_side: float = SHRINK_MAX_SIDE,
         precision: str = "auto",
         ensemble: int = 1,
+        net_max_side: float = NET_MAX_SIDE,
+        shrink_max_side: float = SHRINK_MAX_SIDE,
     ) -> None:
         from pkdn.restore import Restorer
 
