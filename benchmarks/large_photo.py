@@ -5,7 +5,7 @@ Two measurements:
 ``python benchmarks/large_photo.py`` (the floor): builds a 4000 x 3000 JPEG
 (scikit-image's ``coffee`` sample enlarged, with shared CelebA *test* faces
 of 200-600 px crop side pasted on it, the large ones enlarged from the
-~190 px originals, plus two faces of 56 and 40 px), runs the real CLI
+~190 px originals, plus two faces of 44 and 40 px), runs the real CLI
 (``pkdn sr --whole --upscale 2``) in a child process and prints its wall
 time, its peak resident memory (``ru_maxrss`` of the child) and how many
 faces took each path. ``--keep DIR`` keeps the photo, the output and a crop
@@ -52,7 +52,7 @@ from pkdn.faces.synthetic import TrueFace, background_images, make_photo
 
 DATA = Path(os.environ.get("PKDN_CELEBA", REPO.parent / "shared" / "data" / "celeba")) / "test"
 #: the floor photo: crop sides (photo px) of its faces
-FLOOR_SIDES = [600, 520, 450, 380, 320, 270, 230, 200, 56, 40]
+FLOOR_SIDES = [600, 520, 450, 380, 320, 270, 230, 200, 44, 40]
 FLOOR_SIZE = (4000, 3000)
 #: the path measurement: LR crop sides per upscale (HR side = u x LR side <= 190 px, CelebA's own resolution)
 PATH_SIDES = {2: [24, 32, 40, 48, 56, 64, 72, 80, 95], 4: [12, 16, 24, 32, 40, 47]}

@@ -5,19 +5,19 @@ pasted onto the background upscale. Each face takes one *path* by its crop
 side S in the photo and the output's ``upscale`` (chosen by PSNR inside the
 faces, ``benchmarks/large_photo.py --paths``, see docs/whole-photos.md):
 
-* ``network``: S <= ``net_max_side`` (64 px): the face's crop goes through
+* ``network``: S <= ``net_max_side`` (48 px): the face's crop goes through
   the x8 network at the face's own scale, then is area-resized to the output
   scale;
 * ``resample``: larger faces, and every face at ``upscale`` 1: the face is
-  left to the background resampling. At x2 the network gains +3 to +5 dB
-  over bicubic on faces up to 64 px, and less (or loses) above, while its
-  cost and memory grow with the face's area;
+  left to the background resampling. At x2 the network gains over bicubic
+  on faces up to ~48 px and loses above, while its cost and memory grow
+  with the face's area;
 * ``network-shrunk``: faces between ``net_max_side`` and ``shrink_max_side``
   are shrunk (PIL bicubic, how training LR is made) to ``net_max_side`` px,
   super-resolved x8 and resized to the output scale. Off by default
-  (``shrink_max_side`` = ``net_max_side``): measured below ``resample`` on
-  every face above 64 px and below ``network`` at every size, it is kept for
-  that measurement.
+  (``shrink_max_side`` = ``net_max_side``): measured below ``network`` at
+  every size and at or below ``resample`` on faces above 48 px, it is kept
+  for that measurement.
 
 A ``network`` face's crop is ``aligned`` when S <= ``align_max_side`` px
 (warped bicubic onto a 16 x 16 grid in pkdn's template frame) and otherwise
@@ -62,9 +62,9 @@ NATIVE_FRACTION = 0.875
 NATIVE_PAD = 2
 #: faces whose crop side is at most this (photo px) go through the network at their own scale; larger ones are
 #: left to the background resampling (``python benchmarks/large_photo.py --paths``, docs/whole-photos.md).
-NET_MAX_SIDE = 64.0
+NET_MAX_SIDE = 48.0
 #: faces between NET_MAX_SIDE and this are shrunk to NET_MAX_SIDE for the network ("network-shrunk"): none by
-#: default, as that path measured below "resample" above 64 px and below "network" at every size.
+#: default, as that path measured below "network" at every size and at or below "resample" above 48 px.
 SHRINK_MAX_SIDE = NET_MAX_SIDE
 #: a network pass holds at most this many LR pixels (B x h x w): ``photo`` on the CPU peaks ~35 kB per LR pixel.
 NET_BATCH_PIXELS = 16_384
