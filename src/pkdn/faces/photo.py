@@ -66,7 +66,7 @@ NET_MAX_SIDE = 48.0
 #: faces between NET_MAX_SIDE and this are shrunk to NET_MAX_SIDE for the network ("network-shrunk"): none by
 #: default, as that path measured below "network" at every size and at or below "resample" above 48 px.
 SHRINK_MAX_SIDE = NET_MAX_SIDE
-#: a network pass holds at most this many LR pixels (B x h x w): ``photo`` on the CPU peaks ~35 kB per LR pixel.
+#: a network pass holds at most this many LR pixels (B x h x w): ~35 kB each on the CPU (peak of a 128 x 128 pass).
 NET_BATCH_PIXELS = 16_384
 #: photos with a longer side are refused.
 MAX_PHOTO_SIDE = 4096
@@ -93,9 +93,9 @@ class Face:
     score: float
     crop_side: float  # side of the face's training-style square crop, input px
     mode: str  # "aligned" or "native": how a ``network`` face is cropped
-    path: str = "network"  # "network", "network-shrunk" or "resample" (module doc)
     lr: Image.Image | None = field(default=None, repr=False)  # the crop fed to the network
     sr: Image.Image | None = field(default=None, repr=False)  # its x8 super-resolution
+    path: str = "network"  # "network", "network-shrunk" or "resample" (module doc)
 
     def to_json(self) -> dict:
         return {
@@ -268,7 +268,7 @@ class WholePhotoSR:
             side = align.crop_side(m_t)
             mode = "aligned" if side <= self.align_max_side else "native"
             path = self.path_for(side, upscale)
-            face = Face(tuple(float(v) for v in d.box), d.landmarks.tolist(), d.score, side, mode, path)
+            face = Face(tuple(float(v) for v in d.box), d.landmarks.tolist(), d.score, side, mode, path=path)
             m_c, n, lr = None, 0, None
             if path == "network-shrunk":
                 m_c, n = align.shrunk_crop_matrix(m_t, self.net_max_side, NATIVE_PAD, NATIVE_FRACTION)
