@@ -51,12 +51,14 @@ from pkdn.data.faces_from_photos import (  # noqa: E402
     Framing,
     crop_matrix,
     five_points,
+    photo_pixels_per_output_pixel,
     plan_framings,
     read_pts,
     render,
 )
 from pkdn.faces.align import template  # noqa: E402
 from pkdn.fileio import atomic_write_bytes  # noqa: E402
+from pkdn.imageio import save_png  # noqa: E402
 
 THUMB = 32  # side of the grey thumbnails compared for near-duplicate photos and same faces
 INNER = (24, 24, 104, 112)  # the face's eyes-to-chin box in the 128 frame: context varies between copies
@@ -253,7 +255,9 @@ def main() -> None:
     records, counts, written = [], {}, set()
     for spec in a.source:
         name, _, folder = spec.partition("=")
-        c = counts.setdefault(name, {"faces": 0, "photos": set(), "kept": 0, "crops": 0, "excluded": 0, "small": 0})
+        c = counts.setdefault(
+            name, {"faces": 0, "photos": set(), "kept": 0, "crops": 0, "excluded": 0, "small": 0, "close_up": 0}
+        )
         for img_path, pts_path in pairs(Path(folder)):
             c["faces"] += 1
             c["photos"].add(photo_id(img_path.stem))
@@ -275,9 +279,12 @@ def main() -> None:
                 c["excluded"] += 1
             else:
                 framings = plan_framings(f"{name}/{img_path.stem}", five, img.size, n=a.crops, seed=a.seed)
-                if not framings:
+                if not framings and photo_pixels_per_output_pixel(crop_matrix(five)) < 1.0:
                     rec["dropped"] = "face too small (its standard framing would need upscaling)"
                     c["small"] += 1
+                elif not framings:
+                    rec["dropped"] = "close-up: no framing (zoom up to 1.7) stays inside the photo"
+                    c["close_up"] += 1
                 else:
                     c["kept"] += 1
                     rec["crops"] = []
@@ -285,7 +292,7 @@ def main() -> None:
                         out = crops_dir / f"{name}_{img_path.stem}_{k}.png"
                         if not out.exists():
                             crop = std_crop if f == Framing() else render(img, crop_matrix(five, f))
-                            atomic_write_bytes(out, _png(crop))
+                            save_png(crop, out)
                         written.add(out.name)
                         rec["crops"].append({"file": out.name, **asdict(f)})
                     c["crops"] += len(framings)
@@ -314,7 +321,7 @@ def main() -> None:
     for name, s in summary.items():
         print(
             f"{name}: {s['faces']} faces in {s['photos']} photos -> {s['kept']} kept, {s['crops']} crops; "
-            f"{s['excluded']} excluded as test, {s['small']} too small"
+            f"{s['excluded']} excluded as test, {s['small']} too small, {s['close_up']} close-ups without a framing"
         )
     if len(zooms):
         print(f"random framings: zoom quartiles {np.round(np.percentile(zooms, [0, 25, 50, 75, 100]), 2).tolist()}")
@@ -325,14 +332,6 @@ def main() -> None:
     print(f"removed {len(stale)} stale crops; wrote {a.out / 'SOURCES.json'} in {time.time() - t0:.0f} s")
     if a.measure:
         measure(records, crops_dir, a.measure)
-
-
-def _png(img: Image.Image) -> bytes:
-    import io
-
-    b = io.BytesIO()
-    img.save(b, format="PNG")
-    return b.getvalue()
 
 
 def measure(records: list[dict], crops_dir: Path, every: int) -> None:

@@ -153,7 +153,8 @@ def plan_framings(
     The first is the standard framing (the CelebA one) when it fits; the rest
     are drawn by :func:`random_framing` from a generator seeded by
     ``face_id``, rejecting those that fail, at most ``tries`` draws. A face
-    whose standard framing would need upscaling gets none.
+    whose standard framing would need upscaling gets none; so does a close-up
+    that no drawn framing fits inside its photo.
     """
     std = standard_matrix(five)
     if photo_pixels_per_output_pixel(std) < 1.0:
