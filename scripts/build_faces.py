@@ -4,7 +4,8 @@ Each source is a folder of ``<photo>_<face>.jpg`` + ``.pts`` pairs (a 300-W
 copy of Helen's or AFW's training photos). Every face gets the CelebA framing
 plus random zoomed / tilted / shifted framings (``pkdn.data.faces_from_photos``),
 cut from the full photo and shrunk with an antialiasing filter; faces whose
-standard framing would need upscaling are left out. Test photos never enter:
+standard framing would need upscaling, and close-ups that no framing fits
+inside their photo, are left out. Test photos never enter:
 
 * ``--exclude-photos DIR`` (repeatable): a test split's photos (with ``.pts``).
   A candidate is dropped when its photo id (file name before the last ``_``)
