@@ -394,6 +394,11 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         help="how face crops become HR: their central square (default, as pkdn prepare) or the whole crop squeezed",
     )
     p.add_argument("--grid-faces", type=int, default=4, metavar="N", help="faces in the grid (default 4)")
+    p.add_argument(
+        "--identity",
+        action="store_true",
+        help='also score identity with dlib\'s face recogniser: embedding distance to HR, rank-1 (pip install "pkdn[eval]")',
+    )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     p.add_argument(
         "--batch-size",
@@ -405,6 +410,16 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     _add_ensemble(p)
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.set_defaults(func=_run_eval)
+
+
+def _identity_embedder():
+    """``pkdn eval --identity``: dlib's face recogniser (an ImportError, a RuntimeError here, names what to install)."""
+    from pkdn.identity import FaceEmbedder, IdentityUnavailable
+
+    try:
+        return FaceEmbedder()
+    except IdentityUnavailable as e:
+        raise RuntimeError(str(e)) from None
 
 
 def _run_eval(args: argparse.Namespace) -> int:
@@ -438,6 +453,7 @@ def _run_eval(args: argparse.Namespace) -> int:
             progress=args.progress,
             crop=args.crop,
             on_error=lambda name, reason: _err("eval", reason if reason.startswith(name) else f"{name}: {reason}"),
+            embedder=_identity_embedder() if args.identity else None,
         )
     except (OSError, ValueError, RuntimeError) as e:
         _err("eval", str(e))

@@ -12,7 +12,9 @@ Face crops are degraded here with the project's degradation
 (:mod:`pkdn.data.degrade`: HR = the crop's central square resized to 128 x 128, LR =
 HR / 8, both PIL bicubic); an ``hr/`` image without an ``lr/`` partner is
 degraded the same way. Bicubic is PIL's x8 bicubic of the same LR. Metrics
-follow :data:`pkdn.metrics.PROTOCOL`.
+follow :data:`pkdn.metrics.PROTOCOL`. With a :class:`pkdn.identity.FaceEmbedder`
+(``pkdn eval --identity``) each output and its HR face are also embedded by a face
+recogniser, for the identity columns (:meth:`EvalResult.identity`).
 """
 
 from __future__ import annotations
@@ -23,16 +25,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
-from pkdn import metrics
+from pkdn import identity, metrics
 from pkdn.data.degrade import DEFAULT_CROP, hr_from_image, lr_from_hr, upsample
 from pkdn.imageio import ImageError, list_images, load_rgb, tensor_to_pil, to_float_tensor
 from pkdn.restore import Restorer
 
 BICUBIC = "bicubic"
+IDENTITY_NOTE = (
+    "Identity: dlib face-recognition embedding distance to the HR face (lower is better; under 0.6 dlib "
+    "calls it the same person) and rank-1 (the nearest HR embedding among these images is the face's own)."
+)
 
 
 @dataclass
@@ -88,9 +95,24 @@ class EvalResult:
     params: dict[str, int | None] = field(default_factory=dict)
     failed: list[tuple[str, str]] = field(default_factory=list)
     dataset: str = ""
+    #: face-recogniser embeddings per image ("hr" and each method), filled when evaluated with an embedder
+    embeddings: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     def mean(self, method: str) -> tuple[float, float]:
         return metrics.mean_finite(self.psnr[method]), metrics.mean_finite(self.ssim[method])
+
+    def identity_scores(self, method: str, ids: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per image: embedding distance of ``method``'s output to its HR face, and rank-1 hit (1 / 0 / nan);
+        ``ids``: the person of each image (see :func:`pkdn.identity.rank1`), None: each image its own."""
+        if not self.embeddings:
+            raise ValueError("no identity embeddings: evaluate with an identity embedder")
+        hr, out = np.stack(self.embeddings["hr"]), np.stack(self.embeddings[method])
+        return identity.distances(out, hr), identity.rank1(out, hr, ids)
+
+    def identity(self, method: str, ids: Sequence[str] | None = None) -> tuple[float, float]:
+        """(mean embedding distance to the HR face, rank-1 identification rate) of ``method``."""
+        dist, hit = self.identity_scores(method, ids)
+        return float(dist.mean()), float(np.nanmean(hit)) if np.isfinite(hit).any() else float("nan")
 
     def write_csv(self, path: str | os.PathLike) -> None:
         """One row per image: ``image, <method>_psnr, <method>_ssim, ...``; a final ``mean`` row."""
@@ -98,16 +120,21 @@ class EvalResult:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["image"] + [f"{m}_{k}" for m in self.methods for k in ("psnr", "ssim")])
+            ident = {m: self.identity_scores(m)[0] for m in self.methods} if self.embeddings else {}
+            keys = ("psnr", "ssim", "id_dist") if ident else ("psnr", "ssim")
+            w.writerow(["image"] + [f"{m}_{k}" for m in self.methods for k in keys])
             for i, n in enumerate(self.names):
-                w.writerow([n] + [f"{v:.6f}" for m in self.methods for v in (self.psnr[m][i], self.ssim[m][i])])
-            w.writerow(["mean"] + [f"{v:.6f}" for m in self.methods for v in self.mean(m)])
+                vals = [(self.psnr[m][i], self.ssim[m][i], *([ident[m][i]] if ident else [])) for m in self.methods]
+                w.writerow([n] + [f"{v:.6f}" for row in vals for v in row])
+            means = [(*self.mean(m), *([ident[m].mean()] if ident else [])) for m in self.methods]
+            w.writerow(["mean"] + [f"{v:.6f}" for row in means for v in row])
 
     def markdown(self) -> str:
         """A Table-1-style Markdown table (methods as rows), with the protocol stated under it."""
+        ident = bool(self.embeddings)
         lines = [
-            "| Method | Params | PSNR (dB) | SSIM | Δ PSNR vs bicubic |",
-            "| --- | ---: | ---: | ---: | ---: |",
+            "| Method | Params | PSNR (dB) | SSIM | Δ PSNR vs bicubic |" + (" ID distance | rank-1 |" if ident else ""),
+            "| --- | ---: | ---: | ---: | ---: |" + (" ---: | ---: |" if ident else ""),
         ]
         bp, _ = self.mean(BICUBIC)
         for m in self.methods:
@@ -115,9 +142,15 @@ class EvalResult:
             n = self.params.get(m)
             par = "—" if n is None else f"{n / 1e6:.3f} M"
             delta = "—" if m == BICUBIC else f"{p - bp:+.2f}"
-            lines.append(f"| {m} | {par} | {p:.2f} | {s:.4f} | {delta} |")
+            extra = ""
+            if ident:
+                dist, r1 = self.identity(m)
+                extra = f" {dist:.3f} | {100 * r1:.1f} % |"
+            lines.append(f"| {m} | {par} | {p:.2f} | {s:.4f} | {delta} |" + extra)
         lines.append("")
         lines.append(f"{len(self.names)} images of {self.dataset}, x8. {metrics.PROTOCOL}.")
+        if ident:
+            lines.append(IDENTITY_NOTE)
         return "\n".join(lines)
 
 
@@ -131,13 +164,15 @@ def evaluate(
     progress: bool = False,
     on_error: Callable[[str, str], None] | None = None,
     crop: str = DEFAULT_CROP,
+    embedder: identity.FaceEmbedder | None = None,
 ) -> tuple[EvalResult, dict[str, list[torch.Tensor]]]:
     """Score each model and bicubic on ``dataset``; return the result and ``keep`` faces' images.
 
     A network is run in float32 (the published protocol); pass a :class:`Restorer` to score
     another precision. The kept images (for :func:`comparison_grid`) map "lr", "hr", "bicubic"
     and each model name to lists of (3, H, W) tensors. Unreadable images are skipped, listed in
-    ``result.failed`` and reported through ``on_error`` as they happen.
+    ``result.failed`` and reported through ``on_error`` as they happen. With ``embedder``, each output
+    and HR face is embedded into ``result.embeddings`` (outputs in the face box found on their HR).
     """
     for name in models:
         if name == BICUBIC:
@@ -155,6 +190,8 @@ def evaluate(
     res.ssim = {m: [] for m in methods}
     res.params = {BICUBIC: None, **{n: sum(p.numel() for p in r.model.parameters()) for n, r in restorers.items()}}
     kept: dict[str, list[torch.Tensor]] = {k: [] for k in ["lr", "hr", *methods]}
+    if embedder is not None:
+        res.embeddings = {m: [] for m in ["hr", *methods]}
 
     from tqdm import tqdm
 
@@ -171,6 +208,12 @@ def evaluate(
             res.psnr[name].extend(p.tolist())
             res.ssim[name].extend(s.tolist())
         res.names.extend(b[0] for b in batch)
+        if embedder is not None:
+            hr8 = [np.asarray(b[2]) for b in batch]
+            boxes = [embedder.box(h) for h in hr8]
+            res.embeddings["hr"].extend(embedder.embed(hr8, boxes))
+            for name, sr in outs.items():
+                res.embeddings[name].extend(embedder.embed(_uint8_images(sr), boxes))
         room = keep - len(kept["hr"])
         if room > 0:
             kept["lr"].extend(lr[:room])
@@ -204,6 +247,12 @@ def evaluate(
     if not res.names:
         raise ValueError(f"{dataset}: no image could be evaluated")
     return res, kept
+
+
+def _uint8_images(x: torch.Tensor) -> list[np.ndarray]:
+    """(B, 3, H, W) in [0, 1] -> RGB uint8 arrays, rounded as a PNG of the output would be."""
+    a = x.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [np.ascontiguousarray(i) for i in a]
 
 
 def comparison_grid(kept: Mapping[str, Sequence[torch.Tensor]], methods: Sequence[str]) -> Image.Image:
