@@ -2,6 +2,7 @@
 
     python benchmarks/data/build.py faces  --stim PATH/webmorphR.stim     # -> faces/*.jpg
     python benchmarks/data/build.py photos --originals DIR               # -> photos/*.jpg
+    python benchmarks/data/build.py check                                # framing of faces/ vs CelebA's
 
 faces: every photo of the London set (neutral and smiling) and of the Canada set, framed as the CelebA
 crops are: pkdn's detector finds the 5 landmarks, a similarity takes them onto pkdn's template (the mean
@@ -16,6 +17,7 @@ shrink the benchmark makes) and saved as JPEG.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -95,12 +97,42 @@ def build_photos(originals: Path, out: Path) -> int:
     return len(PHOTOS)
 
 
+def check(celeba: Path, n: int = 200) -> None:
+    """Print how far the landmarks of faces/ (as HR: centre square at 128) and of n CelebA test crops lie from
+    pkdn's template: the mean offset (x, y) and the mean eye distance, in 128-frame pixels."""
+    from pkdn.data.degrade import hr_from_image
+    from pkdn.imageio import list_images, load_rgb
+
+    det = RetinaFaceDetector()
+    tpl = align.template()
+    for label, files in (("faces/", list_images(HERE / "faces")), (f"CelebA test ({n})", list_images(celeba)[:n])):
+        offs, eyes, missed = [], [], 0
+        for p in files:
+            found = det(np.asarray(hr_from_image(load_rgb(p))))
+            if not found:
+                missed += 1
+                continue
+            lm = max(found, key=lambda d: d.score).landmarks
+            offs.append((lm - tpl).mean(0))
+            eyes.append(np.linalg.norm(lm[1] - lm[0]))
+        o = np.mean(offs, 0)
+        print(
+            f"{label}: {len(offs)} faces ({missed} not found): mean landmark offset from the template "
+            f"({o[0]:+.2f}, {o[1]:+.2f}) px, eye distance {np.mean(eyes):.2f} px (template "
+            f"{np.linalg.norm(tpl[1] - tpl[0]):.2f})"
+        )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["faces", "photos"])
+    ap.add_argument("what", choices=["faces", "photos", "check"])
     ap.add_argument("--stim", type=Path, help="a checkout of debruine/webmorphR.stim (faces)")
     ap.add_argument("--originals", type=Path, help="folder of the original whole photos (photos)")
+    ap.add_argument("--celeba", type=Path, default=Path(os.environ.get("PKDN_CELEBA", "")) / "test")
     a = ap.parse_args()
+    if a.what == "check":
+        check(a.celeba)
+        return 0
     out = HERE / a.what
     out.mkdir(parents=True, exist_ok=True)
     n = build_faces(a.stim, out) if a.what == "faces" else build_photos(a.originals, out)
