@@ -179,7 +179,7 @@ def from_eval(label: str, res: evaluate.EvalResult, res_id: evaluate.EvalResult 
     for m in res.methods:
         row.psnr[m], row.ssim[m] = np.asarray(res.psnr[m]), np.asarray(res.ssim[m])
         if res_id is not None:
-            row.dist[m], row.hit[m] = res_id.identity_scores(m, ids(res_id.names) if ids else None)
+            row.dist[m], row.hit[m] = res_id.identity_scores(m, ids(res_id.names) if ids else None, bool(ids))
     if res_id is not None and len(res_id.names) < len(res.names):
         row.note = f"identity on the first {len(res_id.names)}"
     return row
@@ -222,7 +222,7 @@ def score_photos(
     full = RowScores(label)
     per: dict[str, dict[str, list]] = {m: {"p": [], "s": []} for m in [evaluate.BICUBIC, *specs]}
     crops: dict[str, list[np.ndarray]] = {m: [] for m in ["hr", evaluate.BICUBIC, *specs]}
-    sides = []
+    sides, people = [], []
     for path in photos[:limit] if limit else photos:
         hr = load_rgb(path)
         hr = hr.crop((0, 0, hr.width // 8 * 8, hr.height // 8 * 8))
@@ -244,6 +244,7 @@ def score_photos(
             if min(x1 - x0, y1 - y0) < 16:
                 continue
             sides.append(side)
+            people.append(photo_person(path.stem, len(sides)))
             for m, t in out_t.items():
                 p, s = metrics.psnr_ssim_y(t[:, y0:y1, x0:x1], hr_t[:, y0:y1, x0:x1], border=0)
                 per[m]["p"].append(float(p[0]))
@@ -261,8 +262,8 @@ def score_photos(
         emb = {m: embedder.embed(c, boxes) for m, c in crops.items()}
         for m in per:
             full.dist[m] = identity.distances(emb[m], emb["hr"])
-            full.hit[m] = identity.rank1(emb[m], emb["hr"])
-    small = full.subset(f"{label}, faces < {SMALL_FACE} px", np.asarray(sides) < SMALL_FACE, None, emb)
+            full.hit[m] = identity.rank1(emb[m], emb["hr"], people)
+    small = full.subset(f"{label}, faces < {SMALL_FACE} px", np.asarray(sides) < SMALL_FACE, people, emb)
     return full, small
 
 
@@ -300,6 +301,12 @@ def print_table(rows: list[RowScores], methods: list[str]) -> None:
     for r in rows:
         note = f", {r.note}" if r.note else ""
         print(f"| {r.label} ({r.n}{note}) | " + " | ".join(cell(r, m) for m in methods) + " |", flush=True)
+
+
+def photo_person(stem: str, k: int) -> str:
+    """Who a photo face is, for rank-1: the CC0 series (lisa*, zoom_*) show one person; any other face is
+    taken as its own person."""
+    return "webmorph-cc0" if stem.startswith(("lisa", "zoom_")) else f"{stem}#{k}"
 
 
 def person(names: list[str]) -> list[str]:

@@ -89,8 +89,14 @@ def test_rank1_against_a_hand_count(pairs):
     # own face (ids None): the gallery itself as probe hits everywhere; shifting the probes by one misses
     assert identity.rank1(gallery, gallery).tolist() == [1.0] * len(gallery)
     assert identity.rank1(np.roll(gallery, 1, axis=0), gallery).sum() == 0
-    # same person (ids): each probe's own HR left out, so its hit is the other photo of the person
-    got = identity.rank1(gallery, gallery, ids)
+    # same person, own HR in the gallery: each probe swapped for the person's other photo is a miss as
+    # "own face" and a hit as "same person"; probes from other people miss either way
+    swapped = np.roll(gallery, len(PEOPLE), axis=0)
+    assert identity.rank1(swapped, gallery).sum() == 0
+    assert identity.rank1(swapped, gallery, ids).tolist() == [1.0] * len(gallery)
+    assert identity.rank1(np.roll(gallery, 1, axis=0), gallery, ids).sum() == 0
+    # own HR left out: a hit is the other photo of the person
+    got = identity.rank1(gallery, gallery, ids, leave_own_out=True)
     want = []
     for i, e in enumerate(gallery):
         d = [np.linalg.norm(e - g) if j != i else np.inf for j, g in enumerate(gallery)]
@@ -98,7 +104,7 @@ def test_rank1_against_a_hand_count(pairs):
     assert got.tolist() == want
     assert got.mean() == 1.0  # the pairs test above: the other photo is the nearest
     # a person with one photo is no probe, only a distractor
-    got = identity.rank1(gallery[:-1], gallery[:-1], ids[:-1])
+    got = identity.rank1(gallery[:-1], gallery[:-1], ids[:-1], leave_own_out=True)
     assert np.isnan(got[len(PEOPLE) - 1]) and np.isfinite(np.delete(got, len(PEOPLE) - 1)).all()
     with pytest.raises(ValueError, match="ids"):
         identity.rank1(gallery, gallery, ids[:-1])

@@ -101,17 +101,19 @@ class EvalResult:
     def mean(self, method: str) -> tuple[float, float]:
         return metrics.mean_finite(self.psnr[method]), metrics.mean_finite(self.ssim[method])
 
-    def identity_scores(self, method: str, ids: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def identity_scores(
+        self, method: str, ids: Sequence[str] | None = None, leave_own_out: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per image: embedding distance of ``method``'s output to its HR face, and rank-1 hit (1 / 0 / nan);
-        ``ids``: the person of each image (see :func:`pkdn.identity.rank1`), None: each image its own."""
+        ``ids`` (the person of each image) and ``leave_own_out``: see :func:`pkdn.identity.rank1`."""
         if not self.embeddings:
             raise ValueError("no identity embeddings: evaluate with an identity embedder")
         hr, out = np.stack(self.embeddings["hr"]), np.stack(self.embeddings[method])
-        return identity.distances(out, hr), identity.rank1(out, hr, ids)
+        return identity.distances(out, hr), identity.rank1(out, hr, ids, leave_own_out)
 
-    def identity(self, method: str, ids: Sequence[str] | None = None) -> tuple[float, float]:
-        """(mean embedding distance to the HR face, rank-1 identification rate) of ``method``."""
-        dist, hit = self.identity_scores(method, ids)
+    def identity(self, method: str) -> tuple[float, float]:
+        """(mean embedding distance to the HR face, rank-1 identification rate: own face nearest) of ``method``."""
+        dist, hit = self.identity_scores(method)
         return float(dist.mean()), float(np.nanmean(hit)) if np.isfinite(hit).any() else float("nan")
 
     def write_csv(self, path: str | os.PathLike) -> None:

@@ -112,25 +112,26 @@ def distances(probe: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.linalg.norm(probe - reference, axis=1)
 
 
-def rank1(probe: np.ndarray, gallery: np.ndarray, ids: Sequence[str] | None = None) -> np.ndarray:
+def rank1(
+    probe: np.ndarray, gallery: np.ndarray, ids: Sequence[str] | None = None, leave_own_out: bool = False
+) -> np.ndarray:
     """Rank-1 identification of each probe against the gallery (the HR faces, same order): 1 hit, 0 miss.
 
-    ``ids`` None: every face is its own identity, and a hit is "the nearest HR face is this face's own".
-    ``ids`` given (one per face): a hit is "the nearest HR face is another photo of the same person"; the
-    face's own HR is left out, so only people with several photos are probes and the result is
-    ``nan`` for the others (their photos still stand in the gallery, as distractors).
+    A hit: the nearest gallery face is the same person (``ids``, one per face) or, with ``ids`` None, the
+    face's own HR. ``leave_own_out``: the face's own HR is left out of its gallery, so a hit means another
+    photo of the person is the nearest; people with a single photo are then no probes (``nan``) and stay in
+    the gallery as distractors.
     """
     probe, gallery = np.asarray(probe, np.float64), np.asarray(gallery, np.float64)
     if probe.shape != gallery.shape:
         raise ValueError(f"probe and gallery shapes differ: {probe.shape} vs {gallery.shape}")
-    d = np.linalg.norm(probe[:, None, :] - gallery[None, :, :], axis=2)
-    if ids is None:
-        return (d.argmin(axis=1) == np.arange(len(probe))).astype(np.float64)
-    ids = np.asarray(list(ids))
+    ids = np.arange(len(probe)) if ids is None else np.asarray(list(ids))
     if len(ids) != len(probe):
         raise ValueError(f"{len(ids)} ids for {len(probe)} faces")
-    np.fill_diagonal(d, np.inf)
+    d = np.linalg.norm(probe[:, None, :] - gallery[None, :, :], axis=2)
+    if leave_own_out:
+        np.fill_diagonal(d, np.inf)
     out = (ids[d.argmin(axis=1)] == ids).astype(np.float64)
-    has_other = np.array([(ids == i).sum() > 1 for i in ids])
-    out[~has_other] = np.nan
+    if leave_own_out:
+        out[np.array([(ids == i).sum() < 2 for i in ids])] = np.nan
     return out
