@@ -1,6 +1,6 @@
 """Robustness of x8 face SR: one table from clean CelebA to whole real photos, bicubic / lite / each model.
 
-    python benchmarks/robustness.py                                  # lite and the --whole default, every row
+    python benchmarks/robustness.py                                  # lite and the default model, every row
     python benchmarks/robustness.py --model robust --model cand=runs/x/best.safetensors
     python benchmarks/robustness.py --limit 100 --rows clean degraded framing   # a quick look
 
@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from real_world import build_sets  # noqa: E402 - the degraded and foreign CelebA sets, built one way
 
 from pkdn import evaluate, identity, metrics  # noqa: E402
-from pkdn.checkpoint import WHOLE_DEFAULT_MODEL  # noqa: E402
+from pkdn.checkpoint import DEFAULT_MODEL  # noqa: E402
 from pkdn.data.degrade import BICUBIC, hr_from_image, lr_from_hr  # noqa: E402
 from pkdn.faces import WholePhotoSR, align  # noqa: E402
 from pkdn.faces.detect import RetinaFaceDetector  # noqa: E402
@@ -329,7 +329,7 @@ def main() -> int:
         action="append",
         default=[],
         metavar="NAME[=FILE]",
-        help=f"shipped name or NAME=FILE, repeatable (default: {WHOLE_DEFAULT_MODEL}); lite is always compared",
+        help=f"shipped name or NAME=FILE, repeatable (default: {DEFAULT_MODEL}); lite is always compared",
     )
     ap.add_argument("--limit", type=int, default=None, metavar="N", help="faces per CelebA row, photos per photo row")
     ap.add_argument("--rows", nargs="+", default=["all"], metavar="ROW", help="rows or prefixes (framing, photos)")
@@ -350,7 +350,7 @@ def main() -> int:
     if unknown or not wanted:
         ap.error(f"unknown row(s) {unknown}; rows: {', '.join(ROWS)}")
     specs = {"lite": "lite"}
-    for spec in a.model or [WHOLE_DEFAULT_MODEL]:
+    for spec in a.model or [DEFAULT_MODEL]:
         name, _, path = spec.partition("=")
         specs[name] = path or name
     models = {n: Restorer(p, device="cpu", precision="fp32", batch_size=32) for n, p in specs.items()}

@@ -15,8 +15,6 @@ FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 REPO_PATH = re.compile(r"`((?:configs|scripts|benchmarks|checkpoints|docs|tests)/[\w./-]+)`")
 # Known breaks that other branches fix, as strict xfails: once fixed, the XPASS fails and names the entry to delete.
 PENDING = {
-    ("links", "README.md"): "links docs/robustness.md, which the robustness benchmark's branch adds",
-    ("links", "docs/whole-photos.md"): "links docs/robustness.md, which the robustness benchmark's branch adds",
 }
 
 
