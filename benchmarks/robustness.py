@@ -4,14 +4,15 @@
     python benchmarks/robustness.py --model robust --model cand=runs/x/best.safetensors
     python benchmarks/robustness.py --limit 100 --rows clean degraded framing   # a quick look
 
-Rows (docs/robustness.md says how each is built and what is approximate):
+Rows (docs/robustness.md says how each is built and what is approximate; all but clean and degraded take the
+first 500 test faces):
   clean              the 1,000 CelebA test faces, HR = centre square at 128 px, LR = PIL bicubic x1/8
   degraded           pkdn's realistic degradation (`pkdn degrade --seed 0`), built by benchmarks/real_world.py
   foreign-opencv     real_world.py's OpenCV path (Gaussian blur, linear shrink without antialiasing, JPEG 50)
   foreign-reshared   real_world.py's shared-twice path (area shrink, JPEG 60, bicubic shrink, JPEG 75)
   foreign-camera     a camera path: area shrink to 16 px, Poisson-Gaussian sensor noise, JPEG 75 (OpenCV)
-  framing-S          the first 500 test faces re-framed at S x the standard framing (0.6, 0.8: out; 1.25, 1.6: in)
-  tilt-A             the first 500, the standard framing turned by A degrees (20, 30)
+  framing-S          the test faces re-framed at S x the standard framing (0.6, 0.8: zoomed out; 1.25, 1.6: in)
+  tilt-A             the standard framing turned by A degrees (20, 30)
   faces-other        benchmarks/data/faces: the London and Canada face sets (not used in training)
   photos-clean       benchmarks/data/photos: whole photos, LR = x1/8, `pkdn sr --whole` vs bicubic, in face boxes
   photos-camera      the same, the LR photo with sensor noise and JPEG 75
@@ -69,8 +70,10 @@ ROWS = (
     "photos-camera",
 )
 DATA = REPO / "benchmarks" / "data"
-#: the framing and tilt rows take the first 500 test faces (the full run stays near 25 min on 2 cores)
+#: rows other than clean and degraded take the first 500 test faces (each model's inference on 1,000 faces a
+#: row is most of a run's time on 2 cores)
 SWEEP_FACES = 500
+FULL_ROWS = ("clean", "degraded")
 SMALL_FACE = 18  # LR crop side (px) under which a photo face counts as small
 FACE_RANGE = (12.0, 40.0)  # LR crop sides of the photo faces scored
 #: the camera path: Poisson-Gaussian noise, variance GAIN * x + READ**2 (0-255 units), then JPEG CAMERA_JPEG
@@ -118,7 +121,7 @@ def reframe(img: Image.Image, scale: float = 1.0, angle: float = 0.0, size: int 
 
 def row_faces(row: str, n: int) -> int:
     """How many of the first ``n`` CelebA test faces a row takes."""
-    return min(n, SWEEP_FACES) if row.startswith(("framing-", "tilt-")) else n
+    return n if row in FULL_ROWS else min(n, SWEEP_FACES)
 
 
 def _complete(out: Path, n: int) -> bool:
@@ -128,8 +131,11 @@ def _complete(out: Path, n: int) -> bool:
 def build_celeba_rows(faces: Path, work: Path, n: int, wanted: list[str]) -> dict[str, Path]:
     """Folders (``hr/`` + ``lr/``, or the crops themselves for clean) of the CelebA rows in ``wanted``."""
     files = list_images(faces)[:n]
-    shared = [r for r in wanted if r in ("clean", "degraded", "foreign-opencv", "foreign-reshared")]
-    sets = build_sets(faces, work / "real_world", len(files), tuple(shared)) if shared else {}
+    sets = {}
+    for group in (FULL_ROWS, ("foreign-opencv", "foreign-reshared")):
+        mine = tuple(r for r in wanted if r in group)
+        if mine:
+            sets.update(build_sets(faces, work / "real_world", row_faces(mine[0], len(files)), mine))
     for row in wanted:
         if row in sets or not (row == "foreign-camera" or row.startswith(("framing-", "tilt-"))):
             continue
