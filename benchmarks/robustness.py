@@ -337,7 +337,13 @@ def main() -> int:
         metavar="NAME[=FILE]",
         help=f"shipped name or NAME=FILE, repeatable (default: {DEFAULT_MODEL}); lite is always compared",
     )
-    ap.add_argument("--limit", type=int, default=None, metavar="N", help="faces per CelebA row, photos per photo row")
+    ap.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="faces per CelebA row, photos per photo row (faces-other stays whole)",
+    )
     ap.add_argument("--rows", nargs="+", default=["all"], metavar="ROW", help="rows or prefixes (framing, photos)")
     ap.add_argument("--id-faces", type=int, default=100, metavar="N", help="identity on the first N faces of a row")
     ap.add_argument(
@@ -381,8 +387,7 @@ def main() -> int:
         if row in folders:
             rows.append(score_folder(row, models, folders[row], row_faces(row, n), embedder, a.id_faces))
         elif row == "faces-other":
-            k = len(list_images(DATA / "faces"))
-            k = min(k, a.limit) if a.limit else k
+            k = len(list_images(DATA / "faces"))  # always whole: a first N would split the pairs rank-1 needs
             rows.append(score_folder(row, models, DATA / "faces", k, embedder, k, ids=person))
         else:
             detector = detector or RetinaFaceDetector()
