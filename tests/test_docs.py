@@ -14,8 +14,7 @@ FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 # a path of the repository written in backticks: `configs/lite_student.yaml`, `scripts/ship_model.py`, ...
 REPO_PATH = re.compile(r"`((?:configs|scripts|benchmarks|checkpoints|docs|tests)/[\w./-]+)`")
 # Known breaks that other branches fix, as strict xfails: once fixed, the XPASS fails and names the entry to delete.
-PENDING = {
-}
+PENDING = {}
 
 
 def cases(kind: str, docs: list[Path]) -> list:
