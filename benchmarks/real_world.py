@@ -1,8 +1,8 @@
 """Clean vs realistic LR: the shipped models and bicubic on the 1,000 test faces, clean and degraded.
 
-    python benchmarks/real_world.py                       # lite, real and bicubic; prints the README table
-    python benchmarks/real_world.py --model cand=runs/real_student/best.safetensors --limit 200
-    python benchmarks/real_world.py --model lite --model real --sets clean degraded   # the first two rows only
+    python benchmarks/real_world.py                       # lite, robust and bicubic
+    python benchmarks/real_world.py --model cand=runs/robust_student/best.safetensors --limit 200
+    python benchmarks/real_world.py --model lite --model robust --sets clean degraded   # the first two rows only
 
 Test sets (all from the same HR faces, fixed seed; built once into --work):
   clean     the literature's LR (PIL bicubic x1/8)

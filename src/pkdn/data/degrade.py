@@ -196,8 +196,8 @@ def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 def _cv2():
     try:
         import cv2
-    except ImportError:  # opencv comes with the landmarks/train extras
-        raise ImportError("realistic degradation needs OpenCV: pip install 'pkdn[train]'") from None
+    except ImportError:  # OpenCV is a core dependency: only a broken install lacks it
+        raise ImportError("realistic degradation needs OpenCV (opencv-contrib-python): reinstall pkdn") from None
     return cv2
 
 

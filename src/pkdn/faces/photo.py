@@ -51,8 +51,8 @@ from pkdn.faces.detect import DEFAULT_SCORE, Detection, Detector, RetinaFaceDete
 from pkdn.faces.paste import mask_for, paste_face
 
 #: faces whose crop side is at most this (photo px) are aligned onto the 16 x 16 grid; larger ones are
-#: cropped at their own scale. No face gains from alignment, with ``lite`` or with ``photo`` (30 photos: +2.32 dB
-#: aligned <= 18 px against +2.66 all native; docs/whole-photos.md), so 0.
+#: cropped at their own scale. Resampling a face onto the aligned grid costs more than the framing it fixes
+#: (``python benchmarks/whole_photo.py`` prints both policies side by side; docs/whole-photos.md), so 0.
 ALIGN_MAX_SIDE = 0.0
 #: LR grid of aligned faces: the training crops' 128 x 128 frame / 8.
 ALIGN_GRID = 16

@@ -4,8 +4,8 @@ Thin on purpose: requests are validated (:mod:`pkdn.serve.upload`), queued
 to a bounded pool of workers that keep each model loaded once
 (:mod:`pkdn.serve.engine`), and answered by a small Starlette app
 (:mod:`pkdn.serve.app`) whose page is plain HTML/JS shipped in the package,
-so nothing is fetched from the network at run time. Needs the ``web`` extra
-(``pip install 'pkdn[web]'``).
+so nothing is fetched from the network at run time. Starlette and uvicorn
+come with the core install.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ __all__ = ["ServeConfig", "create_app", "serve"]
 
 
 def create_app(config: ServeConfig | None = None):
-    """The ASGI app (imported lazily so ``import pkdn.serve`` works without the web extra)."""
+    """The ASGI app (imported lazily so ``import pkdn.serve`` stays cheap)."""
     from pkdn.serve.app import create_app as _create
 
     return _create(config)
