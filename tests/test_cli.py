@@ -112,3 +112,41 @@ def test_help_names_every_shipped_model():
     from pkdn.cli import SHIPPED_NAMES
 
     assert SHIPPED_NAMES == tuple(checkpoint.SHIPPED_MODELS)
+
+
+def test_help_imports_no_torch():
+    """`pkdn --help` and `pkdn sr --help` answer without importing torch (seconds saved on every look)."""
+    code = (
+        "import sys, contextlib, io, pkdn.cli\n"
+        "pkdn.cli.build_parser()\n"
+        "for argv in (['--help'], ['sr', '--help'], ['eval', '--help']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):\n"
+        "        pkdn.cli.main(argv)\n"
+        "    assert '--' in out.getvalue(), argv\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "print('ok')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_missing_optional_module_is_one_line_naming_the_install(tmp_path):
+    """Whole-photo mode without OpenCV: exit 2 and one line saying what to install, no traceback."""
+    Image.new("RGB", (200, 150), (90, 120, 150)).save(tmp_path / "photo.png")
+    code = (
+        "import sys\n"
+        "sys.modules['cv2'] = None  # as if OpenCV were not installed\n"
+        "from pkdn.cli import main\n"
+        f"sys.exit(main(['sr', '--whole', {str(tmp_path / 'photo.png')!r}, '-o', {str(tmp_path / 'out')!r}]))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=300)
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(err) == 1, r.stderr
+    assert err[0].startswith("pkdn sr: error: ") and "cv2" in err[0] and "pip install 'pkdn[whole]'" in err[0]
+    assert not (tmp_path / "out" / "photo.png").exists()
+
+
+def test_errors_become_exit_codes_in_main_only():
+    """No command handler prints its own fatal error: main() maps exceptions to `exit 2` once."""
+    src = (REPO / "src" / "pkdn" / "cli.py").read_text()
+    assert src.count("return 2") == 1 and src.count("except ") == 2

@@ -206,8 +206,8 @@ def test_every_bad_input_is_named_and_the_rest_processed(group, tmp_path, capsys
     # the output folder may not be an input folder; whole-photo flags need --whole
     assert main(["sr", "--whole", str(src), "-o", str(src)]) == 2
     assert "output folder is also an input folder" in capsys.readouterr().err
-    assert main(["sr", str(src / "good.png"), "-o", str(tmp_path / "o3"), "--upscale", "2"]) == 2
-    assert "need --whole" in capsys.readouterr().err
+    assert main(["sr", str(src / "good.png"), "-o", str(tmp_path / "o3"), "--upscale", "2", "--crop"]) == 2
+    assert "cannot go with --crop" in capsys.readouterr().err
     assert main(["sr", "--whole", str(src / "good.png"), "-o", str(tmp_path / "o4"), "--upscale", "9"]) == 2
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from PIL import Image
 from _eval_helpers import student_path, write_bad_inputs, write_lr_faces
 from pkdn import metrics
 from pkdn.cli import main
-from pkdn.imageio import save_png, to_float_tensor
+from pkdn.imageio import ImageError, load_rgb, save_png, to_float_tensor
 from pkdn.inference import load, super_resolve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,7 +131,8 @@ def test_every_bad_input_is_named_and_the_rest_processed(model_file, lr_faces, t
     bad = write_bad_inputs(src, folder / f"{sorted(hrs)[0]}.png")
     (src / "good.png").write_bytes((folder / f"{sorted(hrs)[0]}.png").read_bytes())
     out = tmp_path / "out"
-    rc = main(["sr", str(src), "-o", str(out), "--model", str(model_file), "--no-progress"])
+    # --crop: the 12 x 800 image is refused as a face crop too large for x8, not taken as a photo
+    rc = main(["sr", str(src), "-o", str(out), "--model", str(model_file), "--no-progress", "--crop"])
     lines = _stderr_lines(capsys)
     assert rc == 1  # some failed
     errors = [line for line in lines if line.startswith("pkdn sr: error: ")]
@@ -150,7 +152,9 @@ def test_every_bad_input_is_named_and_the_rest_processed(model_file, lr_faces, t
 
     # --strict: the convertible ones are refused too, each with one error line
     out2 = tmp_path / "out2"
-    assert main(["sr", str(src), "-o", str(out2), "--model", str(model_file), "--strict", "--no-progress"]) == 1
+    assert (
+        main(["sr", str(src), "-o", str(out2), "--model", str(model_file), "--strict", "--no-progress", "--crop"]) == 1
+    )
     errors = [line for line in _stderr_lines(capsys) if line.startswith("pkdn sr: error: ")]
     for kind in failing + converted:
         assert len([line for line in errors if str(bad[kind]) in line]) == 1, kind
@@ -206,6 +210,62 @@ def test_missing_inputs_and_duplicate_stems(model_file, lr_faces, tmp_path, caps
     assert any("nope.png" in line and "no such file" in line for line in lines)
     assert any("face.jpg" in line and "already written" in line for line in lines)
     assert [p.name for p in (tmp_path / "o").iterdir()] == ["face.png"]
+
+
+def test_auto_mode_takes_each_input_as_crop_or_photo(celeba, tmp_path, capsys):
+    """Without --whole or --crop, `pkdn sr` and Restorer.files ask pkdn.kind.input_kind per input: a 16 px crop
+    is enlarged whole, the 160 x 120 group photo gets the whole-photo job; one note line says so."""
+    pytest.importorskip("cv2", reason="whole-photo mode (the whole extra) is part of the test extra")
+    from pkdn.faces.synthetic import background_images, make_photo
+    from pkdn.restore import Restorer
+
+    faces = sorted((celeba / "test").glob("*.jpg"))[:50]
+    _, lr, true = make_photo(faces, background_images()[0], np.random.default_rng(3), side_list=[15.0, 24.0, 34.0])
+    src = tmp_path / "in"
+    src.mkdir()
+    lr.crop((40, 30, 56, 46)).save(src / "crop.png")
+    lr.save(src / "photo.png")
+    out = tmp_path / "out"
+    assert main(["sr", str(src), "-o", str(out), "--model", "lite", "--upscale", "2", "--no-progress"]) == 0
+    std = capsys.readouterr()
+    notes = [line for line in std.err.splitlines() if line.strip()]
+    assert len(notes) == 1 and notes[0].startswith("pkdn sr: note: ") and "photo.png (160x120)" in notes[0], notes
+    assert "wrote 1 image(s) and 1 photo(s)" in std.out
+    assert Image.open(out / "crop.png").size == (128, 128) and not (out / "crop.json").exists()
+    assert Image.open(out / "photo.png").size == (320, 240)
+    doc = json.loads((out / "photo.json").read_text())
+    assert doc["model"] == "lite" and len(doc["faces"]) >= len(true) - 1
+    # the Python API decides the same way, on one network
+    report = Restorer("lite").files([src], tmp_path / "api")
+    assert report.ok and report.done == {"crop": 1, "photo": 1}, report.failed
+    assert Image.open(tmp_path / "api" / "photo.png").size == (1280, 960)
+    assert json.loads((tmp_path / "api" / "photo.json").read_text())["faces"] == doc["faces"]  # input pixels
+    # forced: --crop enlarges the photo whole, --whole looks for faces in the crop too
+    assert main(["sr", str(src / "photo.png"), "-o", str(tmp_path / "c"), "--model", "lite", "--crop"]) == 0
+    assert Image.open(tmp_path / "c" / "photo.png").size == (1280, 960) and not (tmp_path / "c" / "photo.json").exists()
+
+
+def test_one_decoder_for_files_and_uploaded_bytes(model_file, lr_faces, tmp_path):
+    """load_rgb takes a path or the bytes of a file: the same pixels, notes and one-line problems either way."""
+    folder, hrs = lr_faces
+    bad = write_bad_inputs(tmp_path / "in", folder / f"{sorted(hrs)[0]}.png")
+    for kind, path in bad.items():
+        from_file, from_bytes = [], []
+        try:
+            a = load_rgb(path, min_size=2, notes=from_file)
+        except ImageError as e:
+            a = e
+        try:
+            b = load_rgb(path.read_bytes(), name=str(path), min_size=2, notes=from_bytes)
+        except ImageError as e:
+            b = e
+        if isinstance(a, ImageError):
+            assert isinstance(b, ImageError) and (a.problem, a.kind) == (b.problem, b.kind), kind
+        else:
+            assert np.array_equal(np.asarray(a), np.asarray(b)) and from_file == from_bytes, kind
+    with pytest.raises(ImageError, match="at most 100 px a side") as e:
+        load_rgb(bad["too-large-for-sr"].read_bytes(), max_side=100)
+    assert e.value.kind == "too_large" and str(e.value).startswith("upload: ")
 
 
 def test_png_writes_are_atomic(tmp_path, monkeypatch):

@@ -6,8 +6,12 @@ Each ``_add_<command>`` function registers one sub-command's parser and each
 Error policy, the same for every command (docs/cli.md): a bad input is reported as it
 happens, as one line ``pkdn <command>: error: PATH: reason`` on stderr, and the other
 inputs are still processed; a converted input gets ``pkdn <command>: warning: ...``.
-Exit status 0: all done; 1: some inputs failed; 2: nothing could start (bad arguments,
-model, config or output folder).
+Exit status 0: all done; 1: some inputs failed (a handler returns it); 2: nothing could
+start (bad arguments, model, config, output folder or a missing optional module): a
+handler raises, and :func:`main` alone turns the exception into its one line.
+
+Building the parser imports no torch (option values come from :mod:`pkdn.options`), so
+``pkdn --help`` answers at once.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+
+from pkdn.extras import install_hint
 
 # Before torch loads OpenMP: idle threads sleep instead of spinning. On a machine shared with other
 # work, spinning threads made 2-thread inference up to 30x slower (docs/evaluation.md).
@@ -75,25 +81,21 @@ def _run_prepare(args: argparse.Namespace) -> int:
     from pkdn.data.prepare import prepare
 
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
-    try:
-        summary = prepare(
-            args.images_dir,
-            args.out_dir,
-            scale=args.scale,
-            hr_size=args.hr_size,
-            crop=args.crop,
-            parser=args.parser,
-            checkpoint=args.checkpoint,
-            split=args.split,
-            seed=args.seed,
-            limit=args.limit,
-            progress=not args.no_progress,
-            on_error=lambda line: _err("prepare", line),
-            on_note=lambda line: _warn("prepare", line),
-        )
-    except (ValueError, FileNotFoundError, ImportError) as e:
-        _err("prepare", str(e))
-        return 2
+    summary = prepare(
+        args.images_dir,
+        args.out_dir,
+        scale=args.scale,
+        hr_size=args.hr_size,
+        crop=args.crop,
+        parser=args.parser,
+        checkpoint=args.checkpoint,
+        split=args.split,
+        seed=args.seed,
+        limit=args.limit,
+        progress=not args.no_progress,
+        on_error=lambda line: _err("prepare", line),
+        on_note=lambda line: _warn("prepare", line),
+    )
     print("\n".join(summary.lines()))
     return 1 if summary.failed else 0
 
@@ -113,14 +115,8 @@ def _run_show(args: argparse.Namespace) -> int:
     from pkdn.data.show import make_grid
     from pkdn.imageio import save_png
 
-    try:
-        grid = make_grid(
-            args.root, split=args.split, n=args.num, seed=None if args.seed < 0 else args.seed, zoom=args.zoom
-        )
-        path = save_png(grid, args.out_png)
-    except (ValueError, OSError) as e:
-        _err("show", str(e))
-        return 2
+    grid = make_grid(args.root, split=args.split, n=args.num, seed=None if args.seed < 0 else args.seed, zoom=args.zoom)
+    path = save_png(grid, args.out_png)
     print(f"wrote {path}")
     return 0
 
@@ -136,14 +132,12 @@ def _err(cmd: str, msg: str) -> None:
     print(f"pkdn {cmd}: error: {msg}", file=sys.stderr, flush=True)
 
 
-def _missing_extra(cmd: str, what: str, extra: str, e: ImportError) -> int:
-    """The one-line error of a command whose optional dependencies are not installed; the exit status."""
-    _err(cmd, f"{what} needs the {extra} extra (pip install 'pkdn[{extra}]'): {e}")
-    return 2
-
-
 def _warn(cmd: str, msg: str) -> None:
     print(f"pkdn {cmd}: warning: {msg}", file=sys.stderr, flush=True)
+
+
+def _note(cmd: str, msg: str) -> None:
+    print(f"pkdn {cmd}: note: {msg}", file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -166,7 +160,7 @@ def _ensemble_warnings_as_lines(cmd: str, show: bool = True) -> Iterator[None]:
 
 def _add_ensemble(p: argparse.ArgumentParser) -> None:
     """``--ensemble`` of `pkdn sr` and `pkdn eval`: the self-ensemble of :class:`pkdn.restore.Restorer`."""
-    from pkdn.restore import ENSEMBLES
+    from pkdn.options import ENSEMBLES
 
     p.add_argument(
         "--ensemble",
@@ -179,15 +173,19 @@ def _add_ensemble(p: argparse.ArgumentParser) -> None:
 
 
 def _add_sr(sub: argparse._SubParsersAction) -> None:
-    from pkdn.restore import DEFAULT_BATCH_SIZE, MAX_SIDE, PRECISIONS
+    from pkdn.kind import MAX_CROP_SIDE
+    from pkdn.options import DEFAULT_BATCH_SIZE, MAX_SIDE, PRECISIONS
 
     p = sub.add_parser(
         "sr",
-        help="super-resolve face crops x8 (16x16 -> 128x128 is the trained case) into PNG files",
-        description="Super-resolve face crops x8 with a student model. INPUT: files, folders (their image "
-        "files) or glob patterns. Each output is OUT_DIR/<stem>.png. Exit status: 0 all done, 1 some "
-        "inputs failed (each named on stderr), 2 nothing could start (bad model, output folder...). "
-        "Under `torchrun --nproc_per_node N -m pkdn.cli sr ...` the N processes share the inputs.",
+        help="super-resolve face crops x8 (16x16 -> 128x128 is the trained case) and the faces of photos",
+        description="Super-resolve faces x8 with a student model. INPUT: files, folders (their image "
+        f"files) or glob patterns. An input up to {MAX_CROP_SIDE} px a side is a face crop, enlarged x8 whole "
+        "into OUT_DIR/<stem>.png; a larger one is a photo: its faces are found, super-resolved and pasted "
+        "back (OUT_DIR/<stem>.png and <stem>.json); --crop or --whole decides for every input instead. "
+        "Exit status: 0 all done, 1 some inputs failed (each named on stderr), 2 nothing could start (bad "
+        "model, output folder...). Under `torchrun --nproc_per_node N -m pkdn.cli sr ...` the N processes "
+        "share the inputs.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob")
     p.add_argument("-o", "--out-dir", required=True, metavar="OUT_DIR", help="output folder (not an input folder)")
@@ -222,7 +220,7 @@ def _add_sr(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=MAX_SIDE,
         metavar="PX",
-        help=f"refuse inputs with a longer side (default {MAX_SIDE})",
+        help=f"refuse face crops with a longer side (default {MAX_SIDE})",
     )
     p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch (default: torch's)")
     p.add_argument(
@@ -236,135 +234,144 @@ def _add_sr(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--no-progress", dest="progress", action="store_false", help="never show one (default: for folders/globs)"
     )
-    w = p.add_argument_group("whole photos (docs/whole-photos.md)")
-    w.add_argument(
+    w = p.add_argument_group("crops and whole photos (docs/whole-photos.md)")
+    k = w.add_mutually_exclusive_group()
+    k.add_argument(
         "--whole",
         action="store_true",
-        help="inputs are whole photos: find every face, super-resolve it, "
+        help="every input is a whole photo: find every face, super-resolve it, "
         "paste it back -> OUT_DIR/<stem>.png and <stem>.json (faces: box, landmarks, score)",
+    )
+    k.add_argument(
+        "--crop",
+        action="store_true",
+        help=f"every input is one face crop, enlarged x8 whole, even one over {MAX_CROP_SIDE} px a side",
     )
     w.add_argument(
         "--upscale",
         type=int,
         default=None,
         metavar="N",
-        help="--whole output scale 1-8 (default 8; faces are SR'd x8 then resized)",
+        help="photos' output scale 1-8 (default 8; faces are SR'd x8 then resized)",
     )
     w.add_argument(
         "--background",
         default=None,
         choices=["bicubic", "lanczos", "bilinear", "nearest"],
-        help="--whole: how the photo around the faces is upscaled (default bicubic)",
+        help="how a photo around its faces is upscaled (default bicubic)",
     )
     w.add_argument(
         "--save-faces",
         action="store_true",
-        help="--whole: also write each face's LR crop and SR to OUT_DIR/<stem>_faces/",
+        help="also write each photo face's LR crop and SR to OUT_DIR/<stem>_faces/",
     )
     p.set_defaults(func=_run_sr)
 
 
 def _run_sr(args: argparse.Namespace) -> int:
-    import torch
+    """`pkdn sr`: the files driver (:func:`pkdn.batch.run_files`) with the crop job, the photo job or both."""
+    from pkdn.batch import gather_report, run_files, torchrun_world
 
-    from pkdn.restore import Restorer
-    from pkdn.train.distributed import gather, setup, teardown
-
+    kind = "photo" if args.whole else "crop" if args.crop else "auto"
+    if kind == "crop" and (args.upscale is not None or args.background is not None or args.save_faces):
+        raise ValueError("--upscale, --background and --save-faces are for photos; they cannot go with --crop")
+    upscale = 8 if args.upscale is None else args.upscale
+    if not 1 <= upscale <= 8:
+        raise ValueError(f"--upscale must be from 1 to 8, not {upscale}")
     if args.threads:
+        import torch
+
         torch.set_num_threads(args.threads)
-    if args.whole:
-        return _run_sr_whole(args)
-    if args.upscale is not None or args.background is not None or args.save_faces:
-        _err("sr", "--upscale, --background and --save-faces need --whole")
-        return 2
-    try:
-        env = setup(args.device)  # a world of one unless run under torchrun
-    except (ValueError, RuntimeError) as e:
-        _err("sr", str(e))
-        return 2
-    try:
-        try:
-            with _ensemble_warnings_as_lines("sr", show=env.is_main):
-                restorer = Restorer(
-                    args.model,
-                    device=env.device,
-                    precision=args.precision,
-                    batch_size=args.batch_size,
-                    ensemble=args.ensemble,
-                )
-            report = restorer.files(
+    with torchrun_world(args.device) as env:  # a world of one unless run under torchrun
+        jobs = _SrJobs(args, env.device, upscale)
+        with _ensemble_warnings_as_lines("sr", show=env.is_main):
+            jobs.start(kind)  # what must work before any input is read: the model, the device
+        with _ensemble_warnings_as_lines("sr", show=env.is_main):
+            report = run_files(
                 args.inputs,
                 args.out_dir,
-                max_side=args.max_side,
-                progress=args.progress,
+                jobs.get,
+                kind=kind,
                 strict=args.strict,
+                progress=args.progress,
                 shard=(env.rank, env.world),
+                ahead=jobs.read_ahead(kind),
                 on_error=lambda name, reason: _err("sr", f"{name}: {reason}"),
                 on_note=lambda line: _warn("sr", line),
+                on_info=lambda line: _note("sr", line),
+                on_done=lambda src, res: (
+                    print(f"{src}: {len(res.faces)} face(s)", flush=True)
+                    if hasattr(res, "faces") and args.progress is not False
+                    else None
+                ),
             )
-        except (OSError, ValueError, RuntimeError) as e:
-            _err("sr", str(e))
-            return 2
-        reports = gather(report, env)
-        n_written, n_fail = sum(len(r.written) for r in reports), sum(len(r.failed) for r in reports)
+        total = gather_report(report, env)
         if env.is_main:
+            n_crops, n_photos = total.done["crop"], total.done["photo"]
+            what = [f"{n_crops} image(s)"] if n_crops or kind != "photo" else []
+            what += [f"{n_photos} photo(s)"] if n_photos or kind == "photo" else []
             procs = f" by {env.world} processes" if env.distributed else ""
             print(
-                f"wrote {n_written} image(s) to {args.out_dir}{procs} [{restorer.path}]"
-                + (f"; {n_fail} input(s) failed" if n_fail else "")
+                f"wrote {' and '.join(what)} to {args.out_dir}{procs} [{jobs.path}]"
+                + (f"; {len(total.failed)} input(s) failed" if total.failed else "")
             )
-        return 1 if n_fail else 0
-    finally:
-        teardown(env)
+        return 1 if total.failed else 0
 
 
-def _run_sr_whole(args: argparse.Namespace) -> int:
-    """``pkdn sr --whole``: :mod:`pkdn.faces` on each photo."""
-    from pkdn.faces import WholePhotoSR
-    from pkdn.faces.files import whole_files
+class _SrJobs:
+    """The crop job and the photo job of one `pkdn sr` run, each made once; the photo job on first use in
+    auto mode (a folder of crops never loads the face detector)."""
 
-    up = 8 if args.upscale is None else args.upscale
-    if not 1 <= up <= 8:
-        _err("sr", f"--upscale must be from 1 to 8, not {up}")
-        return 2
-    try:
-        with _ensemble_warnings_as_lines("sr"):
-            pipe = WholePhotoSR(
-                model=args.model,
-                device=args.device,
-                batch_size=args.batch_size,
-                precision=args.precision,
-                ensemble=args.ensemble,
-            )
-    except (OSError, ValueError, RuntimeError, ImportError) as e:
-        _err("sr", str(e))
-        return 2
-    try:
-        report = whole_files(
-            pipe,
-            args.inputs,
-            args.out_dir,
-            upscale=up,
-            background=args.background or "bicubic",
-            save_faces=args.save_faces,
-            strict=args.strict,
-            on_error=lambda name, reason: _err("sr", f"{name}: {reason}"),
-            on_note=lambda line: _warn("sr", line),
-            on_done=lambda f, res: (
-                print(f"{f}: {len(res.faces)} face(s)", flush=True) if args.progress is not False else None
-            ),
-        )
-    except ValueError as e:
-        _err("sr", str(e))
-        return 2
-    n_fail = len(report.failed)
-    n_ok = sum(1 for p in report.written if p.suffix == ".png" and not p.parent.name.endswith("_faces"))
-    print(f"wrote {n_ok} photo(s) to {args.out_dir}" + (f"; {n_fail} input(s) failed" if n_fail else ""))
-    return 1 if n_fail else 0
+    def __init__(self, args: argparse.Namespace, device, upscale: int):
+        self.args, self.device, self.upscale = args, device, upscale
+        self.crop = self.photo = None
+
+    def start(self, kind: str) -> None:
+        if kind in ("crop", "auto"):
+            self.get("crop")
+        if kind == "photo":
+            self.get("photo")
+
+    def get(self, kind: str):
+        from pkdn.restore import CropJob, Restorer
+
+        a = self.args
+        if kind == "crop":
+            if self.crop is None:
+                r = Restorer(a.model, self.device, a.precision, batch_size=a.batch_size, ensemble=a.ensemble)
+                self.crop = CropJob(r, max_side=a.max_side)
+            return self.crop
+        if self.photo is None:
+            from pkdn.faces import WholePhotoSR
+            from pkdn.faces.files import PhotoJob
+
+            if self.crop is not None and a.model is not None:  # the same network for crops and photos
+                pipe = WholePhotoSR(model=self.crop.restorer)
+            else:
+                pipe = WholePhotoSR(
+                    model=a.model,
+                    device=self.device,
+                    batch_size=a.batch_size,
+                    precision=a.precision,
+                    ensemble=a.ensemble,
+                )
+            self.photo = PhotoJob(pipe, self.upscale, a.background or "bicubic", a.save_faces)
+        return self.photo
+
+    def read_ahead(self, kind: str) -> int:
+        """Inputs decoded ahead: two batches of crops; fewer where photos (large) may come."""
+        from pkdn.batch import PHOTO_READ_AHEAD
+
+        return {"crop": 2 * self.args.batch_size, "photo": PHOTO_READ_AHEAD}.get(kind, 2 * PHOTO_READ_AHEAD)
+
+    @property
+    def path(self) -> str:
+        job = self.crop or self.photo
+        return (job.restorer if job is self.crop else job.pipe.restorer).path
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
-    from pkdn.restore import DEFAULT_BATCH_SIZE
+    from pkdn.options import DEFAULT_BATCH_SIZE
 
     p = sub.add_parser(
         "eval",
@@ -422,6 +429,26 @@ def _identity_embedder():
         raise RuntimeError(str(e)) from None
 
 
+def _model_specs(specs: Sequence[str]) -> dict[str, str | None]:
+    """``--model [NAME=]CKPT`` values -> {table name: model}; none: the shipped student."""
+    from pathlib import Path
+
+    from pkdn import evaluate
+
+    models: dict[str, str | None] = {}
+    for spec in specs or [None]:
+        if spec is None:
+            name, path = "PKDN student (shipped)", None
+        elif "=" in spec and not Path(spec).exists():
+            name, path = spec.split("=", 1)
+        else:
+            name, path = Path(spec).stem, spec
+        if name in models or name == evaluate.BICUBIC:
+            raise ValueError(f"model name {name!r} is used twice (or is 'bicubic'); name them with NAME=CKPT")
+        models[name] = path
+    return models
+
+
 def _run_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -429,35 +456,23 @@ def _run_eval(args: argparse.Namespace) -> int:
     from pkdn.restore import Restorer
 
     models = {}
-    try:
-        for spec in args.model or [None]:
-            if spec is None:
-                name, path = "PKDN student (shipped)", None
-            elif "=" in spec and not Path(spec).exists():
-                name, path = spec.split("=", 1)
-            else:
-                name, path = Path(spec).stem, spec
-            if name in models or name == evaluate.BICUBIC:
-                raise ValueError(f"model name {name!r} is used twice (or is 'bicubic'); name them with NAME=CKPT")
-            with _ensemble_warnings_as_lines("eval"):
-                models[name] = Restorer(
-                    path, device=args.device, precision="fp32", batch_size=args.batch_size, ensemble=args.ensemble
-                )
-        result, kept = evaluate.evaluate(
-            models,
-            args.dataset,
-            split=args.split,
-            limit=args.limit,
-            batch_size=args.batch_size,
-            keep=args.grid_faces if args.grid else 0,
-            progress=args.progress,
-            crop=args.crop,
-            on_error=lambda name, reason: _err("eval", reason if reason.startswith(name) else f"{name}: {reason}"),
-            embedder=_identity_embedder() if args.identity else None,
-        )
-    except (OSError, ValueError, RuntimeError) as e:
-        _err("eval", str(e))
-        return 2
+    for name, path in _model_specs(args.model).items():
+        with _ensemble_warnings_as_lines("eval"):
+            models[name] = Restorer(
+                path, device=args.device, precision="fp32", batch_size=args.batch_size, ensemble=args.ensemble
+            )
+    result, kept = evaluate.evaluate(
+        models,
+        args.dataset,
+        split=args.split,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        keep=args.grid_faces if args.grid else 0,
+        progress=args.progress,
+        crop=args.crop,
+        on_error=lambda name, reason: _err("eval", reason if reason.startswith(name) else f"{name}: {reason}"),
+        embedder=_identity_embedder() if args.identity else None,
+    )
     table = result.markdown()
     print(table)
     if args.csv:
@@ -491,29 +506,18 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 def _run_export(args: argparse.Namespace) -> int:
     import torch
 
+    from pkdn import export
     from pkdn.restore import Restorer
 
-    try:
-        from pkdn import export
-    except ImportError as e:
-        return _missing_extra("export", "ONNX export", "export", e)
-    try:
-        model = Restorer(args.model, device="cpu", precision="fp32").model
-        path = export.export_onnx(model, args.output, lr_size=args.size, opset=args.opset)
-    except (OSError, ValueError, RuntimeError, ImportError) as e:
-        _err("export", str(e))
-        return 2
+    model = Restorer(args.model, device="cpu", precision="fp32").model
+    path = export.export_onnx(model, args.output, lr_size=args.size, opset=args.opset)
     print(
         f"wrote {path} (input lr: (batch, 3, {args.size}, {args.size}) in [0, 1]; output sr: x{model.config.scale}, clamped)"
     )
     if not args.no_check:
-        try:
-            diff = export.check_parity(
-                model, path, torch.rand(4, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
-            )
-        except ImportError as e:
-            _err("export", f"parity check needs onnxruntime (pip install 'pkdn[export]'): {e}")
-            return 2
+        diff = export.check_parity(
+            model, path, torch.rand(4, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+        )
         ok = diff <= 1e-4
         print(f"onnxruntime vs PyTorch: max abs difference {diff:.2e} ({'ok' if ok else 'ABOVE 1e-4'})")
         return 0 if ok else 1
@@ -561,18 +565,10 @@ def _run_train(args: argparse.Namespace) -> int:
             sets.append(f"{key}={flag}")
     if args.no_distill:
         sets.append("distill.enabled=false")
-    try:
-        cfg = load_config(args.config, sets)
-        out = train(
-            cfg,
-            resume=args.resume,
-            progress=not args.no_progress,
-            stop_after=args.stop_after,
-            max_minutes=args.max_minutes,
-        )
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        _err("train", str(e))
-        return 2
+    cfg = load_config(args.config, sets)
+    out = train(
+        cfg, resume=args.resume, progress=not args.no_progress, stop_after=args.stop_after, max_minutes=args.max_minutes
+    )
     print(f"run folder: {out} (best model: {out / 'best.safetensors'})")
     return 0
 
@@ -603,18 +599,14 @@ def _run_degrade(args: argparse.Namespace) -> int:
     from pkdn.data.degrade import family
     from pkdn.data.degraded_set import make_degraded_set
 
-    try:
-        summary = make_degraded_set(
-            args.images,
-            args.out_dir,
-            seed=args.seed,
-            degradation=family(args.family),
-            limit=args.limit,
-            on_error=lambda path, reason: _err("degrade", reason),
-        )
-    except (OSError, ValueError, ImportError) as e:
-        _err("degrade", str(e))
-        return 2
+    summary = make_degraded_set(
+        args.images,
+        args.out_dir,
+        seed=args.seed,
+        degradation=family(args.family),
+        limit=args.limit,
+        on_error=lambda path, reason: _err("degrade", reason),
+    )
     n_fail = len(summary.failed)
     print(f"wrote {len(summary.written)} pair(s) to {args.out_dir}" + (f"; {n_fail} input(s) failed" if n_fail else ""))
     return 1 if n_fail else 0
@@ -654,20 +646,17 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    try:
-        import starlette  # noqa: F401 - fail here, with the fix, if the web extra is missing
-        import uvicorn  # noqa: F401
+    import starlette  # noqa: F401 - fail here, with the fix, if the web extra is missing
+    import uvicorn  # noqa: F401
 
-        from pkdn.serve import ServeConfig, serve
-    except ImportError as e:
-        return _missing_extra("serve", "the web app", "web", e)
+    from pkdn.serve import ServeConfig, serve
+
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     if min(args.workers, args.max_queue, args.max_side, args.max_photo_side) < 1 or args.max_upload_mb <= 0:
-        _err("serve", "--workers, --max-queue, --max-side, --max-photo-side and --max-upload-mb must be positive")
-        return 2
+        raise ValueError("--workers, --max-queue, --max-side, --max-photo-side and --max-upload-mb must be positive")
     config = ServeConfig(
         device=args.device,
         workers=args.workers,
@@ -676,11 +665,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         max_side=args.max_side,
         max_photo_side=args.max_photo_side,
     )
-    try:
-        return serve(args.host, args.port, config)
-    except OSError as e:
-        _err("serve", str(e))
-        return 2
+    return serve(args.host, args.port, config)
 
 
 def _add_ablate(sub: argparse._SubParsersAction) -> None:
@@ -721,23 +706,19 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
 def _run_ablate(args: argparse.Namespace) -> int:
     from pkdn import ablation
 
-    try:
-        acfg = ablation.load_ablation(args.config, args.set)
-        if args.plan:
-            for run in ablation.plan(acfg):
-                print(f"{ablation.status(run):8s} {run.name:28s} {run.cfg.steps:6d} steps  {run.cfg.out_dir}")
-            return 0
-        done, table = ablation.run_ablation(
-            acfg,
-            progress=not args.no_progress,
-            max_minutes=args.max_minutes,
-            stop_after=args.stop_after,
-            device=args.device,
-            jobs=args.jobs,
-        )
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
-        _err("ablate", str(e))
-        return 2
+    acfg = ablation.load_ablation(args.config, args.set)
+    if args.plan:
+        for run in ablation.plan(acfg):
+            print(f"{ablation.status(run):8s} {run.name:28s} {run.cfg.steps:6d} steps  {run.cfg.out_dir}")
+        return 0
+    done, table = ablation.run_ablation(
+        acfg,
+        progress=not args.no_progress,
+        max_minutes=args.max_minutes,
+        stop_after=args.stop_after,
+        device=args.device,
+        jobs=args.jobs,
+    )
     print(table)
     print(f"\ntable: {acfg.out_dir}/table.md" + ("" if done else " (incomplete: run the same command again)"))
     return 0 if done else 1
@@ -768,9 +749,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: the extra a command's missing module most likely belongs to (onnxruntime: `export` for export, `whole` for sr).
+COMMAND_EXTRA = {"sr": "whole", "export": "export", "serve": "web", "prepare": "landmarks", "degrade": "train"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status. The one place an exception becomes an exit status: a handler that
+    raises could not start (exit 2, one ``pkdn CMD: error: ...`` line; a missing optional module names what
+    to install); a handler returns 1 when some inputs failed, 0 when all were done."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ImportError as e:
+        _err(args.command, install_hint(e, COMMAND_EXTRA.get(args.command)))
+    except (OSError, ValueError, RuntimeError) as e:
+        _err(args.command, " ".join(str(e).split()) or type(e).__name__)
+    return 2
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Images in and out: the one place pkdn reads, validates, converts and writes image files.
 
-``load_rgb`` is where every image enters pkdn: it validates the file and
-returns an 8-bit RGB ``PIL.Image``. Broken input raises :class:`ImageError`
-whose message is one line starting with the path; convertible input
+``load_rgb`` is where every image enters pkdn, from a file or from bytes in
+memory (the web app's uploads): it validates the image and returns an 8-bit
+RGB ``PIL.Image``. Broken input raises :class:`ImageError` whose message is
+one line starting with the path (or the name given for bytes) and whose
+``kind`` says what is wrong (the web app maps it to an HTTP status); convertible input
 (grayscale, palette, RGBA, CMYK, 16-bit) is converted to 8-bit RGB and a
 one-line note is reported (``notes`` list and ``logging``), so callers can
 warn or, strictly, refuse. ``to_float_tensor`` / ``tensor_to_pil`` are the
@@ -15,6 +17,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -47,12 +50,17 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if is_image_file(p))
 
 
-class ImageError(ValueError):
-    """An input image that cannot be used; ``str()`` is ``"<path>: <problem>"``."""
+#: what :attr:`ImageError.kind` may say.
+PROBLEMS = ("missing", "empty", "format", "corrupt", "too_large", "too_small", "other")
 
-    def __init__(self, path: str | os.PathLike, problem: str):
+
+class ImageError(ValueError):
+    """An input image that cannot be used; ``str()`` is ``"<path>: <problem>"``, ``kind`` one of :data:`PROBLEMS`."""
+
+    def __init__(self, path: str | os.PathLike, problem: str, kind: str = "other"):
         self.path = str(path)
         self.problem = problem
+        self.kind = kind
         super().__init__(f"{path}: {problem}")
 
 
@@ -89,36 +97,53 @@ def _to_rgb(img: Image.Image, path: str, notes: list[str]) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_rgb(
-    path: str | os.PathLike, *, min_size: int = MIN_SIZE, max_pixels: int = MAX_PIXELS, notes: list[str] | None = None
-) -> Image.Image:
-    """Read ``path`` as an 8-bit RGB image, or raise :class:`ImageError`.
+def _too_many_pixels(p: str | Path, size: str, max_pixels: int) -> ImageError:
+    """The decompression-bomb guard's one line: the size and the limit."""
+    return ImageError(p, f"image too large ({size}; the limit is {max_pixels / 1e6:g} Mpx)", "too_large")
 
-    Checks, each with a one-line message naming the file: missing, not a
-    regular file, empty, not an image, truncated/corrupt, too large
-    (decompression bomb), smaller than ``min_size`` on a side. EXIF
-    orientation is applied. Conversions to RGB are appended to ``notes``
-    (when given) and logged at INFO level.
+
+def load_rgb(
+    source: str | os.PathLike | bytes,
+    *,
+    name: str | None = None,
+    min_size: int = MIN_SIZE,
+    max_pixels: int = MAX_PIXELS,
+    max_side: int | None = None,
+    notes: list[str] | None = None,
+) -> Image.Image:
+    """Read an image file, or decode image bytes, as an 8-bit RGB image, or raise :class:`ImageError`.
+
+    ``source``: a path, or the bytes of an image file (named ``name`` in messages, default ``upload``;
+    nothing is written to disk). Checks, each with a one-line message naming the file: missing, not a
+    regular file, empty, not an image, truncated/corrupt, too large (decompression bomb; or a side over
+    ``max_side``, refused before the pixels are decoded), smaller than ``min_size`` on a side. EXIF
+    orientation is applied. Conversions to RGB are appended to ``notes`` (when given) and logged at INFO level.
     """
-    p = Path(path)
-    if not p.exists():
-        raise ImageError(p, "file not found")
-    if not p.is_file():
-        raise ImageError(p, "not a regular file")
-    if p.stat().st_size == 0:
-        raise ImageError(p, "empty file (0 bytes)")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, p = bytes(source), (name or "upload")
+        if not data:
+            raise ImageError(p, "empty file (0 bytes)", "empty")
+        opened, head = io.BytesIO(data), data[:26]
+    else:
+        p = Path(source)
+        if not p.exists():
+            raise ImageError(p, "file not found", "missing")
+        if not p.is_file():
+            raise ImageError(p, "not a regular file", "missing")
+        if p.stat().st_size == 0:
+            raise ImageError(p, "empty file (0 bytes)", "empty")
+        opened, head = p, None
     local: list[str] = []
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(p) as im:
+            # Pillow's own bomb warning sits above max_pixels: the check below names the size and the limit instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(opened) as im:
                 w, h = im.size
                 if w * h > max_pixels:
-                    raise ImageError(
-                        p,
-                        f"image too large ({w}x{h} = {w * h / 1e6:.0f} Mpx > "
-                        f"{max_pixels / 1e6:.0f} Mpx; possible decompression bomb)",
-                    )
+                    raise _too_many_pixels(p, f"{w} x {h} px = {w * h / 1e6:.1f} Mpx", max_pixels)
+                if max_side is not None and max(w, h) > max_side:
+                    raise ImageError(p, f"image too large ({w}x{h}; at most {max_side} px a side)", "too_large")
                 im.load()
                 fmt = im.format  # exif_transpose may return a copy without it
                 img = ImageOps.exif_transpose(im)
@@ -126,16 +151,19 @@ def load_rgb(
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError(p, "not an image (unrecognised format)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(p, f"image too large (possible decompression bomb: {e})") from None
+        raise ImageError(p, "not an image (unrecognised format)", "format") from None
+    except Image.DecompressionBombError as e:  # past twice Pillow's limit it refuses before the size is known
+        pixels = re.search(r"\((\d+) pixels\)", str(e))
+        raise _too_many_pixels(
+            p, f"{int(pixels[1]) / 1e6:.0f} Mpx" if pixels else "too many pixels", max_pixels
+        ) from None
     except (OSError, SyntaxError, ValueError) as e:
         msg = " ".join(str(e).split()) or type(e).__name__
-        raise ImageError(p, f"truncated or corrupt image ({msg})") from None
+        raise ImageError(p, f"truncated or corrupt image ({msg})", "corrupt") from None
     w, h = img.size
     if min(w, h) < min_size:
-        raise ImageError(p, f"image too small ({w}x{h}; need at least {min_size} px per side)")
-    if fmt == "PNG" and img.mode in ("RGB", "RGBA") and _png_bit_depth(p) == 16:
+        raise ImageError(p, f"image too small ({w}x{h}; need at least {min_size} px per side)", "too_small")
+    if fmt == "PNG" and img.mode in ("RGB", "RGBA") and _png_bit_depth(p if head is None else head) == 16:
         # PIL keeps only the high byte of 16-bit colour PNGs without saying so; say it.
         local.append(f"{p}: 16-bit {img.mode} PNG reduced to 8 bits per channel")
     img = _to_rgb(img, str(p), local)
@@ -146,10 +174,13 @@ def load_rgb(
     return img
 
 
-def _png_bit_depth(path: Path) -> int | None:
+def _png_bit_depth(source: Path | bytes) -> int | None:
     """Bit depth from a PNG's IHDR chunk (None if the header is not one); PIL does not expose it."""
-    with open(path, "rb") as f:
-        head = f.read(26)
+    if isinstance(source, bytes):
+        head = source[:26]
+    else:
+        with open(source, "rb") as f:
+            head = f.read(26)
     return head[24] if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" else None
 
 

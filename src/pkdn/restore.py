@@ -18,24 +18,20 @@ sides for the shipped models). Other sizes are reflect-padded on the right /
 bottom and the output cropped back to exactly 8x, so any size works; the last
 rows / columns of an odd-sized input are then predicted from mirrored context.
 
-Files. Inputs are decoded by a thread pool ahead of the network and outputs
-encoded and written by another (PNG work must not leave a GPU idle); equal
-sizes are batched; every output is written atomically (:func:`pkdn.imageio.save_png`).
-A bad input is reported through ``on_error`` as it happens and the others go on.
-Under ``torchrun`` each process takes every ``world``-th input (``shard``).
+Files. :meth:`Restorer.files` is the driver of :mod:`pkdn.batch` (read-ahead, batching, atomic writes,
+the report, torchrun shards) with :class:`CropJob` as the work of a face crop; an input that
+:func:`pkdn.kind.input_kind` calls a photo gets the whole-photo job (:mod:`pkdn.faces.files`) on the same
+network, unless ``kind`` forces one.
 """
 
 from __future__ import annotations
 
-import functools
-import glob
 import math
 import os
+import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -43,17 +39,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from pkdn.batch import SrReport, run_files
 from pkdn.device import cpu_bf16_kind, resolve_device
-from pkdn.imageio import IMAGE_EXTENSIONS, ImageError, list_images, load_rgb, save_png, tensor_to_pil, to_float_tensor
+from pkdn.imageio import ImageError, save_png, tensor_to_pil, to_float_tensor
+from pkdn.kind import Kind
+from pkdn.options import DEFAULT_BATCH_SIZE, ENSEMBLES, MAX_SIDE, MIN_SIDE, PRECISIONS
 
-#: faces per forward pass (CLI and API share it).
-DEFAULT_BATCH_SIZE = 32
-#: smallest input side accepted from files.
-MIN_SIDE = 2
-#: inputs with a longer side are refused (the x8 output of 512 px is 4096 px).
-MAX_SIDE = 512
-#: precisions a Restorer runs in; ``auto`` picks with :func:`choose_precision`.
-PRECISIONS = ("auto", "fp32", "bf16")
 #: PNG compression of bulk outputs: level 1 writes several times faster than 6 for a few per cent more bytes.
 OUTPUT_COMPRESS_LEVEL = 1
 
@@ -100,32 +91,6 @@ def valid_multiple(model: nn.Module) -> int:
     return step // math.gcd(step, model.config.scale)
 
 
-@dataclass
-class SrReport:
-    """What :meth:`Restorer.files` did: outputs written, inputs failed (with one-line reasons), conversions."""
-
-    written: list[Path] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (input, one-line reason)
-    notes: list[str] = field(default_factory=list)  # inputs converted to 8-bit RGB, one line each
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def merge(self, other: SrReport) -> None:
-        self.written += other.written
-        self.failed += other.failed
-        self.notes += other.notes
-
-
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split())[:200] or type(e).__name__
-
-
-#: self-ensemble sizes: 1 (off), 2 (the face and its mirror), 8 (the mirror x the four 90-degree rotations).
-ENSEMBLES = (1, 2, 8)
-
-
 def _ensemble_views(n: int) -> list[tuple[int, bool]]:
     """(quarter turns, mirrored) of each view; training augments with the same flips and rotations."""
     return [(k, f) for k in range(4 if n == 8 else 1) for f in ((False, True) if n > 1 else (False,))]
@@ -163,14 +128,17 @@ class Restorer:
         #: one-line remarks a user should see about this set-up (the CLI prints them, the web page shows them);
         #: each is also issued as an :class:`EnsembleWarning` for Python callers.
         self.notes: list[str] = []
+        #: what the network is called in outputs (a shipped name, the file given, or "network" for a module).
+        self.name = "network"
         if isinstance(model, nn.Module):
             net = check_student(model)
             self.device = next(net.parameters()).device if device is None else resolve_device(device)
             if device is not None:
                 net = net.to(self.device)
         else:
-            from pkdn.checkpoint import load_model
+            from pkdn.checkpoint import DEFAULT_MODEL, load_model
 
+            self.name = str(DEFAULT_MODEL if model is None else model)
             net = load_model(model, map_location="cpu")
             check_student(net, str(model) if model is not None else "shipped model")
             self.device = resolve_device("cpu" if device is None else device)
@@ -269,212 +237,93 @@ class Restorer:
         inputs: Sequence[str | os.PathLike],
         out_dir: str | os.PathLike,
         *,
+        kind: str = "auto",
         max_side: int = MAX_SIDE,
         strict: bool = False,
         progress: bool | None = None,
         on_error: Callable[[str, str], None] | None = None,
         on_note: Callable[[str], None] | None = None,
+        on_info: Callable[[str], None] | None = None,
         shard: tuple[int, int] = (0, 1),
         io_threads: int = 4,
     ) -> SrReport:
         """Super-resolve every input file into ``out_dir/<stem>.png``; never raises for a bad input.
 
-        ``progress``: a tqdm bar on stderr (None: when a folder or glob was given).
-        ``on_error(input, reason)`` is called for each failure as it happens;
-        ``on_note(line)`` for each input converted to 8-bit RGB (``strict`` fails those instead).
-        ``shard=(rank, world)``: process every ``world``-th input from ``rank`` on (names are
-        checked for clashes over all inputs first, so every process agrees).
-        Raises ``ValueError`` only for an unusable ``out_dir`` (checked before any work).
+        ``kind``: ``auto`` (default) takes each input as :func:`pkdn.kind.input_kind` says, the way
+        ``pkdn sr`` does: a face crop is enlarged x``scale`` whole, a photo (over 64 px a side) gets the
+        whole-photo job on this network (``pkdn.faces``: ``<stem>.png`` with the faces pasted, plus
+        ``<stem>.json``); ``crop`` or ``photo`` forces one. ``max_side``: crop-mode inputs with a longer
+        side fail. The rest is :func:`pkdn.batch.run_files`: ``progress``, the callbacks ``on_error(input,
+        reason)``, ``on_note(line)`` (``strict`` fails converted inputs instead), ``on_info(line)``,
+        ``shard=(rank, world)`` under torchrun. Raises ``ValueError`` only for an unusable ``out_dir``.
         """
-        from tqdm import tqdm
+        photo: list = []
+        lock = threading.Lock()
 
-        rank, world = shard
-        files, missing, many = expand_inputs(inputs)
-        out = check_out_dir(out_dir, inputs, files)
-        out.mkdir(parents=True, exist_ok=True)
-        todo, clashes = _assign_outputs(files, out)
-        todo = todo[rank::world]
-        show = (many if progress is None else progress) and rank == 0
-        bar = tqdm(total=len(todo), unit="face", disable=not show, dynamic_ncols=True, leave=True)
-        run = _FileRun(bar, on_error, on_note)
-        if rank == 0:  # input-level problems once, not once per process
-            for name, reason in missing + clashes:
-                run.fail(name, reason)
-        reader = functools.partial(_read_input, strict=strict, max_side=max_side, scale=self.scale)
-        groups: dict[tuple[int, int], list[tuple[Path, Path, torch.Tensor]]] = {}
-        with ThreadPoolExecutor(io_threads) as read_pool, ThreadPoolExecutor(io_threads) as write_pool:
-            try:
-                for src, dst, fut in _prefetch(read_pool, reader, todo, ahead=2 * self.batch_size):
-                    try:
-                        t, notes = fut.result()
-                    except Exception as e:  # one bad file: report it, go on
-                        run.fail(str(src), e.problem if isinstance(e, ImageError) else f"unreadable ({_one_line(e)})")
-                        bar.update(1)
-                        continue
-                    for n in notes:
-                        run.note(n)
-                    g = groups.setdefault(tuple(t.shape[-2:]), [])
-                    g.append((src, dst, t))
-                    if len(g) >= self.batch_size:
-                        self._run_group(groups.pop(tuple(t.shape[-2:])), write_pool, run)
-                for g in groups.values():
-                    self._run_group(g, write_pool, run)
-                run.collect_writes()
-            finally:
-                bar.close()
-        return run.report
+        def job_for(k: Kind):
+            if k == "crop":
+                return CropJob(self, max_side=max_side)
+            with lock:
+                if not photo:
+                    from pkdn.faces import WholePhotoSR
+                    from pkdn.faces.files import PhotoJob
 
-    def _run_group(self, group: list[tuple[Path, Path, torch.Tensor]], pool: ThreadPoolExecutor, run: _FileRun) -> None:
-        """One batch of equal-sized inputs through the network; their PNGs go to the writer threads."""
-        try:
-            sr = self.sr_batch(torch.stack([t for _, _, t in group])).cpu()
-        except Exception as e:  # a failed batch must not stop the others
-            for src, _, _ in group:
-                run.fail(str(src), f"super-resolution failed ({_one_line(e)})")
-        else:
-            for (src, dst, _), img in zip(group, sr):
-                run.pending.append((src, dst, pool.submit(_write_output, img, dst)))
-        run.bar.update(len(group))
+                    photo.append(PhotoJob(WholePhotoSR(model=self)))
+            return photo[0]
 
-
-class _FileRun:
-    """The report of one :meth:`Restorer.files` call, its callbacks and its writes in flight."""
-
-    def __init__(self, bar, on_error: Callable[[str, str], None] | None, on_note: Callable[[str], None] | None):
-        self.report, self.bar = SrReport(), bar
-        self.on_error, self.on_note = on_error, on_note
-        self.pending: list[tuple[Path, Path, Future]] = []
-
-    def fail(self, name: str, reason: str) -> None:
-        self.report.failed.append((name, reason))
-        if self.on_error:
-            self.bar.clear()  # print above the progress bar, not through it
-            self.on_error(name, reason)
-            self.bar.refresh()
-
-    def note(self, line: str) -> None:
-        self.report.notes.append(line)
-        if self.on_note:
-            self.bar.clear()
-            self.on_note(line)
-            self.bar.refresh()
-
-    def collect_writes(self) -> None:
-        for src, dst, fut in self.pending:
-            try:
-                self.report.written.append(fut.result())
-            except Exception as e:
-                self.fail(str(src), f"cannot write {dst} ({_one_line(e)})")
-        self.pending = []
-
-
-def _read_input(src: Path, *, strict: bool, max_side: int, scale: int) -> tuple[torch.Tensor, list[str]]:
-    """One input file -> (3, h, w) tensor and its conversion notes, or :class:`ImageError` (a reader thread)."""
-    notes: list[str] = []
-    img = load_rgb(src, min_size=MIN_SIDE, notes=notes)
-    if notes and strict:
-        raise ImageError(src, "; ".join(n.removeprefix(f"{src}: ") for n in notes) + " (refused: --strict)")
-    w, h = img.size
-    if max(w, h) > max_side:
-        raise ImageError(src, f"image too large for x{scale} super-resolution ({w}x{h}; at most {max_side} px a side)")
-    return to_float_tensor(img), notes
-
-
-def _write_output(t: torch.Tensor, target: Path) -> Path:
-    """(3, H, W) SR tensor -> PNG at ``target`` (a writer thread)."""
-    return save_png(tensor_to_pil(t), target, compress_level=OUTPUT_COMPRESS_LEVEL)
-
-
-def _prefetch(pool: ThreadPoolExecutor, fn: Callable, todo: Sequence[tuple[Path, Path]], ahead: int) -> Iterator:
-    """(src, dst, future of fn(src)) in order, keeping ``ahead`` reads in flight (bounded memory)."""
-    futures: list[tuple[Path, Path, Future]] = []
-    it = iter(todo)
-    for src, dst in it:
-        futures.append((src, dst, pool.submit(fn, src)))
-        if len(futures) >= ahead:
-            break
-    while futures:
-        yield futures.pop(0)
-        nxt = next(it, None)
-        if nxt is not None:
-            futures.append((nxt[0], nxt[1], pool.submit(fn, nxt[0])))
-
-
-def _assign_outputs(files: Sequence[Path], out: Path) -> tuple[list[tuple[Path, Path]], list[tuple[str, str]]]:
-    """One output name per input: a later input with an already used stem fails instead of overwriting."""
-    owner: dict[str, Path] = {}
-    todo, clashes = [], []
-    for f in files:
-        target = out / f"{f.stem}.png"
-        if f.stem in owner:
-            clashes.append((str(f), f"output {target.name} is already written for {owner[f.stem]}; rename one of them"))
-            continue
-        owner[f.stem] = f
-        todo.append((f, target))
-    return todo, clashes
-
-
-def expand_inputs(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[tuple[str, str]], bool]:
-    """Files, folders (their image files, sorted, not recursive) and globs -> (files, errors, any_folder).
-
-    ``errors`` holds (input, reason) for arguments that matched nothing.
-    """
-    files: list[Path] = []
-    errors: list[tuple[str, str]] = []
-    many = False
-    seen: set[Path] = set()
-
-    def add(found: Iterable[Path]) -> None:
-        for p in found:
-            key = p.resolve()
-            if key not in seen:
-                seen.add(key)
-                files.append(p)
-
-    for raw in inputs:
-        s = str(raw)
-        p = Path(s)
-        if p.is_dir():
-            many = True
-            found = list_images(p)
-            if not found:
-                errors.append((s, "folder holds no image files"))
-            add(found)
-        elif p.exists():
-            add([p])
-        elif glob.has_magic(s):
-            many = True
-            found = sorted(Path(q) for q in glob.glob(s) if Path(q).is_file())
-            if not found:
-                errors.append((s, "pattern matched no files"))
-            add(found)
-        else:
-            errors.append((s, "no such file or folder"))
-    return files, errors, many
-
-
-def check_out_dir(out_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike], files: Iterable[Path]) -> Path:
-    """Refuse an output folder that is an input folder (outputs must never overwrite inputs), or one that is
-    not yet there and is named like an image file (``-o out.png``): a user who wrote that expects a file, and
-    would otherwise find a folder called ``out.png`` holding ``<stem>.png``."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: output path exists and is not a folder")
-    if not out.exists() and out.suffix.lower() in IMAGE_EXTENSIONS:
-        raise ValueError(
-            f"{out}: looks like an image file name, but outputs go into a folder (<folder>/<input stem>.png); "
-            "name a folder"
+        return run_files(
+            inputs,
+            out_dir,
+            job_for,
+            kind=kind,
+            strict=strict,
+            progress=progress,
+            on_error=on_error,
+            on_note=on_note,
+            on_info=on_info,
+            shard=shard,
+            io_threads=io_threads,
+            ahead=2 * self.batch_size,
         )
-    dirs = {Path(f).resolve().parent for f in files} | {Path(i).resolve() for i in inputs if Path(i).is_dir()}
-    if out.resolve() in dirs:
-        raise ValueError(
-            f"{out}: the output folder is also an input folder; choose another one so inputs are never overwritten"
-        )
-    return out
+
+
+class CropJob:
+    """Crop mode for :func:`pkdn.batch.run_files`: each input enlarged x``scale`` whole as one face; inputs of
+    equal size share a forward pass."""
+
+    kind: Kind = "crop"
+    min_side = MIN_SIDE
+    what = "super-resolution"
+
+    def __init__(self, restorer: Restorer, max_side: int = MAX_SIDE):
+        self.restorer, self.max_side = restorer, max_side
+
+    def prepare(self, src: Path, img: Image.Image) -> torch.Tensor:
+        w, h = img.size
+        if max(w, h) > self.max_side:
+            raise ImageError(
+                src,
+                f"image too large for x{self.restorer.scale} super-resolution ({w}x{h}; at most {self.max_side} "
+                "px a side)",
+            )
+        return to_float_tensor(img)
+
+    def key(self, t: torch.Tensor) -> tuple[int, int]:
+        return tuple(t.shape[-2:])
+
+    def full(self, batch: Sequence[torch.Tensor]) -> bool:
+        return len(batch) >= self.restorer.batch_size
+
+    def run(self, batch: Sequence[torch.Tensor]) -> Iterator[torch.Tensor]:
+        yield from self.restorer.sr_batch(torch.stack(list(batch))).cpu()
+
+    def write(self, src: Path, dst: Path, t: torch.Tensor) -> list[Path]:
+        return [save_png(tensor_to_pil(t), dst, compress_level=OUTPUT_COMPRESS_LEVEL)]
 
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "CropJob",
     "EnsembleWarning",
     "ENSEMBLES",
     "MAX_SIDE",
@@ -483,8 +332,6 @@ __all__ = [
     "Restorer",
     "SrReport",
     "TeacherModelError",
-    "check_out_dir",
     "check_student",
     "choose_precision",
-    "expand_inputs",
 ]

@@ -1,45 +1,95 @@
-"""`pkdn sr --whole` on files: read photos, run :class:`WholePhotoSR`, write PNG + JSON atomically.
+"""Whole photos on files: the photo job of :func:`pkdn.batch.run_files` (`pkdn sr --whole`, photos in auto mode).
 
-The same input rules as crop mode (:meth:`pkdn.restore.Restorer.files`): files,
-folders and globs; one line per bad input and the others still processed;
-the output folder may not be an input folder; a later input with an already
-used stem fails instead of overwriting.
+The driver (:mod:`pkdn.batch`) gives photos the same input rules as crops (files, folders and globs; one
+line per bad input and the others still processed; the output folder may not be an input folder; a later
+input with an already used stem fails instead of overwriting), reads them ahead on threads, where
+:class:`PhotoJob` also finds their faces, and writes the results on threads. The network sees the faces of
+several photos at once (:data:`PHOTOS_PER_BATCH`), equal crop sizes in one forward pass.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
-from pkdn.faces.photo import PhotoError, WholePhotoSR, WholeResult, check_photo
+from pkdn.batch import PHOTO_READ_AHEAD, SrReport, run_files
+from pkdn.faces.photo import SCALE, Face, WholePhotoSR, WholeResult, check_options, check_photo
 from pkdn.fileio import atomic_write_bytes
-from pkdn.imageio import ImageError, load_rgb, save_png
-from pkdn.restore import SrReport, check_out_dir, expand_inputs
+from pkdn.imageio import save_png
+from pkdn.kind import Kind
 
 MIN_SIDE = 8  # a photo smaller than one tiny face is not a photo
-PHOTOS_PER_BATCH = 4  # faces of up to this many photos share SR batches...
-BATCH_OUTPUT_PIXELS = 64_000_000  # ...while their outputs (held until written) stay under this
+#: photos whose faces share the network's batches: the faces of 30 small photos fall into ~15 crop sizes,
+#: so one window of 32 needs ~15 forward passes where windows of 4 needed ~80 (benchmarks/whole_folder.py).
+PHOTOS_PER_BATCH = 32
+#: ...while the photos waiting for the network stay under this many input pixels (their outputs are made one
+#: at a time, after the network, and handed to the writer threads).
+BATCH_INPUT_PIXELS = 48_000_000
 
 
-def _one_line(e: Exception) -> str:
-    return " ".join(str(e).split())[:200] or type(e).__name__
+@dataclass
+class _Photo:
+    image: Image.Image
+    jobs: list  # the faces found, with their LR crops (pkdn.faces.photo._Job)
+
+    @property
+    def faces(self) -> list[Face]:
+        return [j.face for j in self.jobs]
+
+
+class PhotoJob:
+    """Whole-photo work for :func:`pkdn.batch.run_files`: faces found on reader threads, super-resolved across
+    photos, pasted, written as ``STEM.png`` + ``STEM.json`` (+ ``STEM_faces/`` with ``save_faces``)."""
+
+    kind: Kind = "photo"
+    min_side = MIN_SIDE
+    what = "whole-photo super-resolution"
+
+    def __init__(
+        self, pipe: WholePhotoSR, upscale: int = SCALE, background: str = "bicubic", save_faces: bool = False
+    ) -> None:
+        self.pipe, self.save_faces = pipe, save_faces
+        self.upscale, self.background = check_options(upscale, background), background
+
+    def prepare(self, src: Path, img: Image.Image) -> _Photo:
+        check_photo(img.size, self.upscale)
+        return _Photo(img, self.pipe.find_faces(img))
+
+    def key(self, item: _Photo) -> None:
+        return None  # any photos share a batch: their faces are grouped by crop size inside it
+
+    def full(self, batch: Sequence[_Photo]) -> bool:
+        pixels = sum(p.image.width * p.image.height for p in batch)
+        return len(batch) >= PHOTOS_PER_BATCH or pixels >= BATCH_INPUT_PIXELS
+
+    def run(self, batch: Sequence[_Photo]) -> Iterator[_Photo]:
+        self.pipe.super_resolve_faces([j for p in batch for j in p.jobs])
+        yield from batch
+
+    def write(self, src: Path, dst: Path, photo: _Photo) -> list[Path]:
+        """Paste (the output is made here, one per writer thread, while the network goes on) and write."""
+        res = self.pipe.paste_faces(photo.image, photo.jobs, self.upscale, self.background, self.save_faces)
+        return write_result(res, src, dst.parent, self.save_faces)
 
 
 def write_result(res: WholeResult, src: Path, out: Path, save_faces: bool) -> list[Path]:
     """``out/STEM.png`` (+ ``STEM.json``; with ``save_faces`` ``STEM_faces/NN_lr.png``, ``NN_sr.png``)."""
     png, js = out / f"{src.stem}.png", out / f"{src.stem}.json"
     faces = [f.to_json() for f in res.faces]
+    written = []
     if save_faces:
         d = out / f"{src.stem}_faces"
         for k, f in enumerate(res.faces):
             name = f"{k:02d}"
             if f.lr is not None:
-                save_png(f.lr, d / f"{name}_lr.png", compress_level=1)
-                save_png(f.sr, d / f"{name}_sr.png", compress_level=1)
+                written.append(save_png(f.lr, d / f"{name}_lr.png", compress_level=1))
+                written.append(save_png(f.sr, d / f"{name}_sr.png", compress_level=1))
                 faces[k]["lr_file"] = f"{d.name}/{name}_lr.png"
                 faces[k]["sr_file"] = f"{d.name}/{name}_sr.png"
     save_png(res.image, png, compress_level=1)
@@ -53,91 +103,38 @@ def write_result(res: WholeResult, src: Path, out: Path, save_faces: bool) -> li
         "faces": faces,
     }
     atomic_write_bytes(js, (json.dumps(doc, indent=1) + "\n").encode())
-    return [png, js]
+    return [png, js, *written]
 
 
 def whole_files(
     pipe: WholePhotoSR,
     inputs: Sequence[str | os.PathLike],
     out_dir: str | os.PathLike,
-    upscale: int = 8,
+    upscale: int = SCALE,
     background: str = "bicubic",
     save_faces: bool = False,
     strict: bool = False,
     on_error: Callable[[str, str], None] | None = None,
     on_note: Callable[[str], None] | None = None,
-    on_done: Callable[[Path, WholeResult], None] | None = None,
+    progress: bool | None = False,
+    shard: tuple[int, int] = (0, 1),
+    **driver: Any,
 ) -> SrReport:
-    """Process every input photo into ``out_dir``; never raises for a bad input (see module doc).
+    """Process every input as a whole photo into ``out_dir``; never raises for a bad input (see module doc).
 
-    Raises ``ValueError`` only for an unusable ``out_dir`` (checked before any work).
+    Raises ``ValueError`` only for an unusable ``out_dir`` or option (checked before any work).
     """
-    files, errors, _ = expand_inputs(inputs)
-    out = check_out_dir(out_dir, inputs, files)
-    out.mkdir(parents=True, exist_ok=True)
-    report = SrReport()
-
-    def fail(name: str, reason: str) -> None:
-        report.failed.append((name, reason))
-        if on_error:
-            on_error(name, reason)
-
-    for name, reason in errors:
-        fail(name, reason)
-    owner: dict[str, Path] = {}
-    todo: list[Path] = []
-    for f in files:
-        if f.stem in owner:
-            fail(str(f), f"output {f.stem}.png is already written for {owner[f.stem]}; rename one of them")
-            continue
-        owner[f.stem] = f
-        todo.append(f)
-
-    def run(batch: list[tuple[Path, Image.Image]]) -> None:
-        try:
-            results = pipe.process(
-                [im for _, im in batch], upscale=upscale, background=background, keep_crops=save_faces
-            )
-        except Exception as e:  # noqa: BLE001 - one failed batch must not stop the others
-            for f, _ in batch:
-                fail(str(f), f"whole-photo super-resolution failed ({_one_line(e)})")
-            return
-        for (f, _), res in zip(batch, results):
-            try:
-                report.written += write_result(res, f, out, save_faces)
-            except OSError as e:
-                fail(str(f), f"cannot write its outputs to {out} ({_one_line(e)})")
-                continue
-            if on_done:
-                on_done(f, res)
-
-    batch: list[tuple[Path, Image.Image]] = []
-    for f in todo:
-        notes: list[str] = []
-        try:
-            img = load_rgb(f, min_size=MIN_SIDE, notes=notes)
-            check_photo(img.size, upscale)
-        except (ImageError, PhotoError) as e:
-            fail(str(f), str(e).removeprefix(f"{f}: "))
-            continue
-        except Exception as e:  # noqa: BLE001 - anything else unexpected about one file
-            fail(str(f), f"unreadable ({_one_line(e)})")
-            continue
-        if notes and strict:
-            fail(str(f), "; ".join(n.removeprefix(f"{f}: ") for n in notes) + " (refused: --strict)")
-            continue
-        for n in notes:
-            report.notes.append(n)
-            if on_note:
-                on_note(n)
-        px = img.width * img.height * upscale * upscale
-        if batch and sum(i.width * i.height for _, i in batch) * upscale * upscale + px > BATCH_OUTPUT_PIXELS:
-            run(batch)
-            batch = []
-        batch.append((f, img))
-        if len(batch) >= PHOTOS_PER_BATCH:
-            run(batch)
-            batch = []
-    if batch:
-        run(batch)
-    return report
+    job = PhotoJob(pipe, upscale, background, save_faces)
+    return run_files(
+        inputs,
+        out_dir,
+        lambda kind: job,
+        kind="photo",
+        strict=strict,
+        progress=progress,
+        on_error=on_error,
+        on_note=on_note,
+        shard=shard,
+        ahead=PHOTO_READ_AHEAD,
+        **driver,
+    )

@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -49,6 +50,9 @@ from pkdn.checkpoint import DEFAULT_MODEL
 from pkdn.faces import align
 from pkdn.faces.detect import DEFAULT_SCORE, Detection, Detector, RetinaFaceDetector
 from pkdn.faces.paste import mask_for, paste_face
+
+if TYPE_CHECKING:
+    from pkdn.restore import Restorer
 
 #: faces whose crop side is at most this (photo px) are aligned onto the 16 x 16 grid; larger ones are
 #: cropped at their own scale. Resampling a face onto the aligned grid costs more than the framing it fixes
@@ -185,6 +189,14 @@ class _Job:
     sr: np.ndarray | None = None
 
 
+def check_options(upscale: int, background: str) -> int:
+    if not 1 <= int(upscale) <= SCALE or int(upscale) != upscale:
+        raise ValueError(f"upscale must be an integer from 1 to {SCALE}, not {upscale!r}")
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {sorted(BACKGROUNDS)}, not {background!r}")
+    return int(upscale)
+
+
 class WholePhotoSR:
     """Load a detector and a model once; call on PIL photos to get them upscaled with SR faces.
 
@@ -195,7 +207,7 @@ class WholePhotoSR:
 
     def __init__(
         self,
-        model: str | None = None,
+        model: str | Restorer | None = None,
         device: str = "cpu",
         detector: Detector | None = None,
         score: float = DEFAULT_SCORE,
@@ -208,10 +220,13 @@ class WholePhotoSR:
     ) -> None:
         from pkdn.restore import Restorer
 
-        self.model_name = str(model or DEFAULT_MODEL)
-        self.restorer = Restorer(
-            self.model_name, device=device, precision=precision, batch_size=batch_size, ensemble=ensemble
-        )
+        if isinstance(model, Restorer):  # share a loaded model (pkdn.batch: crops and photos of one run)
+            self.restorer, self.model_name = model, model.name
+        else:
+            self.model_name = str(model or DEFAULT_MODEL)
+            self.restorer = Restorer(
+                self.model_name, device=device, precision=precision, batch_size=batch_size, ensemble=ensemble
+            )
         self.detector = detector if detector is not None else RetinaFaceDetector(score=score)
         self.align_max_side = align_max_side
         self.net_max_side, self.shrink_max_side = float(net_max_side), float(shrink_max_side)
@@ -234,30 +249,45 @@ class WholePhotoSR:
         self, images: Sequence[Image.Image], upscale: int = SCALE, background: str = "bicubic", keep_crops: bool = False
     ) -> list[WholeResult]:
         """Several photos at once: their faces are super-resolved together in batches."""
-        if not 1 <= int(upscale) <= SCALE or int(upscale) != upscale:
-            raise ValueError(f"upscale must be an integer from 1 to {SCALE}, not {upscale!r}")
-        if background not in BACKGROUNDS:
-            raise ValueError(f"background must be one of {sorted(BACKGROUNDS)}, not {background!r}")
-        upscale = int(upscale)
+        upscale = check_options(upscale, background)
         images = [im if im.mode == "RGB" else im.convert("RGB") for im in images]
         for im in images:
             check_photo(im.size, upscale)
-        jobs = [j for i, im in enumerate(images) for j in self._crops(i, np.asarray(im), upscale)]
+        faces = [self.find_faces(im, upscale) for im in images]
+        self.super_resolve_faces([j for f in faces for j in f])
+        return [self.paste_faces(im, f, upscale, background, keep_crops) for im, f in zip(images, faces)]
+
+    # The three steps of ``process``, for callers that batch faces across photos as they arrive (pkdn.batch):
+    # find_faces (no network; any thread), super_resolve_faces (the network), paste_faces (no network).
+
+    def find_faces(self, image: Image.Image, upscale: int = SCALE) -> list[_Job]:
+        """Detect the faces of an RGB photo and cut their LR crops (for the path each takes at x``upscale``)."""
+        return self._crops(0, np.asarray(image), upscale)
+
+    def super_resolve_faces(self, jobs: list[_Job]) -> None:
+        """The crops of any number of photos through the network, equal sizes batched together."""
         self._super_resolve([j for j in jobs if j.lr is not None])
-        results = []
-        for i, im in enumerate(images):
-            canvas = background_upscale(im, upscale, background)
-            mine = sorted((j for j in jobs if j.photo == i), key=lambda j: j.face.score)
-            for j in mine:
-                if j.sr is None:
-                    continue
-                self._paste(canvas, j, upscale)
-                if keep_crops:
-                    j.face.lr, j.face.sr = Image.fromarray(j.lr), Image.fromarray(j.sr)
-                j.lr = j.sr = None  # pasted: free it
-            faces = sorted((j.face for j in mine), key=lambda f: (f.box[1], f.box[0]))
-            results.append(WholeResult(Image.fromarray(canvas), faces, upscale, im.size, self.model_name))
-        return results
+
+    def paste_faces(
+        self,
+        image: Image.Image,
+        jobs: list[_Job],
+        upscale: int = SCALE,
+        background: str = "bicubic",
+        keep_crops: bool = False,
+    ) -> WholeResult:
+        """The photo upscaled with its super-resolved faces pasted (most confident last, on top)."""
+        canvas = background_upscale(image, upscale, background)
+        mine = sorted(jobs, key=lambda j: j.face.score)
+        for j in mine:
+            if j.sr is None:
+                continue
+            self._paste(canvas, j, upscale)
+            if keep_crops:
+                j.face.lr, j.face.sr = Image.fromarray(j.lr), Image.fromarray(j.sr)
+            j.lr = j.sr = None  # pasted: free it
+        faces = sorted((j.face for j in mine), key=lambda f: (f.box[1], f.box[0]))
+        return WholeResult(Image.fromarray(canvas), faces, upscale, image.size, self.model_name)
 
     # ------------------------------------------------------------------ steps
 

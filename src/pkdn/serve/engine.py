@@ -189,5 +189,5 @@ class Engine:
                 msg = " ".join(str(e).split())
                 raise UploadError(msg, 413 if "too large" in msg else 422) from None
             out = res.image
-            faces = [{"box": [round(float(v), 2) for v in f.box], "score": round(float(f.score), 3)} for f in res.faces]
+            faces = [f.to_json() for f in res.faces]  # as in `pkdn sr --whole`'s JSON file
         return Result(encode_png(out), img.size, out.size, faces, mode, model, kind)
