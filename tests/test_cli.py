@@ -131,7 +131,7 @@ def test_help_imports_no_torch():
 
 
 def test_missing_optional_module_is_one_line_naming_the_install(tmp_path):
-    """Whole-photo mode without OpenCV: exit 2 and one line saying what to install, no traceback."""
+    """Whole-photo mode with OpenCV missing: exit 2 and one line saying what to install, no traceback."""
     Image.new("RGB", (200, 150), (90, 120, 150)).save(tmp_path / "photo.png")
     code = (
         "import sys\n"
@@ -142,7 +142,7 @@ def test_missing_optional_module_is_one_line_naming_the_install(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=300)
     err = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(err) == 1, r.stderr
-    assert err[0].startswith("pkdn sr: error: ") and "cv2" in err[0] and "pip install 'pkdn[whole]'" in err[0]
+    assert err[0].startswith("pkdn sr: error: ") and "cv2" in err[0] and "pip install --force-reinstall pkdn" in err[0]
     assert not (tmp_path / "out" / "photo.png").exists()
 
 

@@ -345,7 +345,7 @@ class _SrJobs:
             from pkdn.faces import WholePhotoSR
             from pkdn.faces.files import PhotoJob
 
-            if self.crop is not None and a.model is not None:  # the same network for crops and photos
+            if self.crop is not None:  # one network for the crops and the photos of a run
                 pipe = WholePhotoSR(model=self.crop.restorer)
             else:
                 pipe = WholePhotoSR(
@@ -646,7 +646,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    import starlette  # noqa: F401 - fail here, with the fix, if the web extra is missing
+    import starlette  # noqa: F401 - fail here, with the fix, if the web app's modules are missing
     import uvicorn  # noqa: F401
 
     from pkdn.serve import ServeConfig, serve
@@ -749,10 +749,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: the extra a command's missing module most likely belongs to (onnxruntime: `export` for export, `whole` for sr).
-COMMAND_EXTRA = {"sr": "whole", "export": "export", "serve": "web", "prepare": "landmarks", "degrade": "train"}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its exit status. The one place an exception becomes an exit status: a handler that
     raises could not start (exit 2, one ``pkdn CMD: error: ...`` line; a missing optional module names what
@@ -761,7 +757,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ImportError as e:
-        _err(args.command, install_hint(e, COMMAND_EXTRA.get(args.command)))
+        _err(args.command, install_hint(e))
     except (OSError, ValueError, RuntimeError) as e:
         _err(args.command, " ".join(str(e).split()) or type(e).__name__)
     return 2
