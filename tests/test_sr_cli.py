@@ -245,6 +245,27 @@ def test_auto_mode_takes_each_input_as_crop_or_photo(celeba, tmp_path, capsys):
     assert Image.open(tmp_path / "c" / "photo.png").size == (1280, 960) and not (tmp_path / "c" / "photo.json").exists()
 
 
+def test_torchrun_shares_photos_too(celeba, tmp_path):
+    """`pkdn sr --whole` under torchrun: each process takes every other photo; one summary for all."""
+    from _torchrun import torchrun_pkdn
+    from pkdn.faces.synthetic import background_images, make_photo
+
+    faces = sorted((celeba / "test").glob("*.jpg"))[:50]
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(3):
+        make_photo(faces, background_images()[i], rng, size=(96, 72), count=2)[1].save(src / f"p{i}.png")
+    out = tmp_path / "out"
+    r = torchrun_pkdn(["sr", "--whole", str(src), "-o", str(out), "--model", "lite", "--upscale", "1", "--no-progress"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    summaries = [line for line in r.stdout.splitlines() if line.startswith("wrote ")]
+    assert len(summaries) == 1 and summaries[0].startswith(f"wrote 3 photo(s) to {out} by 2 processes ["), r.stdout
+    for i in range(3):
+        assert Image.open(out / f"p{i}.png").size == (96, 72)
+        assert json.loads((out / f"p{i}.json").read_text())["size"] == [96, 72]
+
+
 def test_one_decoder_for_files_and_uploaded_bytes(model_file, lr_faces, tmp_path):
     """load_rgb takes a path or the bytes of a file: the same pixels, notes and one-line problems either way."""
     folder, hrs = lr_faces

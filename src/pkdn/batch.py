@@ -312,6 +312,7 @@ def run_files(
     shard: tuple[int, int] = (0, 1),
     io_threads: int = 4,
     ahead: int = 64,
+    first: Sequence[Kind] = (),
 ) -> SrReport:
     """Run every input through the job of its kind into ``out_dir``; never raises for a bad input.
 
@@ -324,7 +325,10 @@ def run_files(
     ``on_done(input, result)`` per input written. ``shard=(rank, world)``: process every ``world``-th
     input from ``rank`` on (names are checked for clashes over all inputs first, so every process agrees;
     input-level errors are reported by rank 0 only). ``ahead``: inputs decoded ahead of the network.
-    Raises ``ValueError`` only for an unusable ``out_dir`` or ``kind`` (checked before any work).
+    ``first``: kinds whose jobs are made before any input is read (after the output folder is checked, before
+    it is made), so that their errors (a bad model, a missing module) raise instead of failing every input.
+    Raises ``ValueError`` for an unusable ``out_dir`` or ``kind`` (checked before any work), and what making
+    a ``first`` job raises.
     """
     from tqdm import tqdm
 
@@ -333,12 +337,15 @@ def run_files(
     rank, world = shard
     files, missing, many = expand_inputs(inputs)
     out = check_out_dir(out_dir, inputs, files)
+    jobs = _Jobs(job_for)
+    for k in first:
+        jobs.get(k)
     out.mkdir(parents=True, exist_ok=True)
     todo, clashes = assign_outputs(files, out)
     todo = todo[rank::world]
     show = (many if progress is None else progress) and rank == 0
     bar = tqdm(total=len(todo), unit="input", disable=not show, dynamic_ncols=True, leave=True)
-    reader = functools.partial(_read, kind=kind, strict=strict, jobs=_Jobs(job_for))
+    reader = functools.partial(_read, kind=kind, strict=strict, jobs=jobs)
     batches: dict[tuple[Kind, Hashable], list[_Item]] = {}
     with ThreadPoolExecutor(io_threads) as read_pool, ThreadPoolExecutor(io_threads) as write_pool:
         run = _Run(bar, on_error, on_note, on_info, on_done, write_pool)

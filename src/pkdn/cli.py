@@ -143,19 +143,22 @@ def _note(cmd: str, msg: str) -> None:
 @contextmanager
 def _ensemble_warnings_as_lines(cmd: str, show: bool = True) -> Iterator[None]:
     """Print each :class:`pkdn.restore.EnsembleWarning` raised inside the block (a Restorer being built) as one
-    ``pkdn CMD: warning:`` line, as the CLI reports everything, instead of Python's two-line warning."""
+    ``pkdn CMD: warning:`` line when it is raised, as the CLI reports everything, instead of Python's two-line
+    warning; other warnings as Python shows them."""
     from pkdn.restore import EnsembleWarning
 
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings():
         warnings.simplefilter("always", EnsembleWarning)
-        try:
-            yield
-        finally:
-            for w in caught:
-                if not issubclass(w.category, EnsembleWarning):  # others as Python shows them
-                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-                elif show:
-                    _warn(cmd, str(w.message))
+        python_shows = warnings.showwarning
+
+        def one_line(message, category, filename, lineno, file=None, line=None):
+            if not issubclass(category, EnsembleWarning):
+                python_shows(message, category, filename, lineno, file, line)
+            elif show:
+                _warn(cmd, str(message))
+
+        warnings.showwarning = one_line  # catch_warnings puts Python's back
+        yield
 
 
 def _add_ensemble(p: argparse.ArgumentParser) -> None:
@@ -285,8 +288,6 @@ def _run_sr(args: argparse.Namespace) -> int:
     with torchrun_world(args.device) as env:  # a world of one unless run under torchrun
         jobs = _SrJobs(args, env.device, upscale)
         with _ensemble_warnings_as_lines("sr", show=env.is_main):
-            jobs.start(kind)  # what must work before any input is read: the model, the device
-        with _ensemble_warnings_as_lines("sr", show=env.is_main):
             report = run_files(
                 args.inputs,
                 args.out_dir,
@@ -296,6 +297,7 @@ def _run_sr(args: argparse.Namespace) -> int:
                 progress=args.progress,
                 shard=(env.rank, env.world),
                 ahead=jobs.read_ahead(kind),
+                first=["crop"] if kind == "auto" else [kind],  # the model must load before any input is read
                 on_error=lambda name, reason: _err("sr", f"{name}: {reason}"),
                 on_note=lambda line: _warn("sr", line),
                 on_info=lambda line: _note("sr", line),
@@ -325,12 +327,6 @@ class _SrJobs:
     def __init__(self, args: argparse.Namespace, device, upscale: int):
         self.args, self.device, self.upscale = args, device, upscale
         self.crop = self.photo = None
-
-    def start(self, kind: str) -> None:
-        if kind in ("crop", "auto"):
-            self.get("crop")
-        if kind == "photo":
-            self.get("photo")
 
     def get(self, kind: str):
         from pkdn.restore import CropJob, Restorer
