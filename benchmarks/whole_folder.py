@@ -10,7 +10,9 @@ alternately (``--repeat`` rounds) over the whole folder:
 
 * ``old-style``: what `pkdn sr --whole` did before the driver: each photo decoded in turn, windows of 4
   photos through ``WholePhotoSR.process``, each result written before the next photo is read;
-* ``driver``: :func:`pkdn.faces.files.whole_files` (:mod:`pkdn.batch`), what `pkdn sr --whole` runs now;
+* ``driver``: :func:`pkdn.faces.files.whole_files` (:mod:`pkdn.batch`), what `pkdn sr --whole` runs now
+  (on a CPU without reader / writer threads: :func:`pkdn.faces.files.photo_io_threads`);
+* ``driver+4``: the same with 4 reader and 4 writer threads (what it does where the network is on a GPU);
 
 and prints wall and CPU seconds of each, their ratio, and the largest pixel difference between their
 PNGs (and whether their JSON files are equal). ``--cli REPO ...``: also time one
@@ -113,20 +115,22 @@ def main() -> None:
 
             pipe = WholePhotoSR(model=args.model)
             print(f"model {pipe.model_name}, {pipe.restorer.path}")
-            times: dict[str, list[tuple[float, float]]] = {"old-style": [], "driver": []}
+            times: dict[str, list[tuple[float, float]]] = {"old-style": [], "driver": [], "driver+4": []}
             for r in range(args.repeat):
                 o_old, o_new = Path(d, f"old{r}"), Path(d, f"new{r}")
                 times["old-style"].append(timed(old_style, pipe, folder, o_old))
                 times["driver"].append(timed(whole_files, pipe, [folder], o_new))
+                times["driver+4"].append(timed(whole_files, pipe, [folder], Path(d, f"thr{r}"), io_threads=4))
                 for k, v in times.items():
                     print(f"  round {r + 1}: {k:9s} {v[-1][0]:7.1f} s wall, {v[-1][1]:7.1f} s CPU")
             best = {k: min(v) for k, v in times.items()}
             print(
                 f"old-style {best['old-style'][0]:.1f} s, driver {best['driver'][0]:.1f} s (best of {args.repeat}): "
                 f"{best['old-style'][0] / best['driver'][0]:.2f}x wall; CPU {best['old-style'][1]:.1f} s vs "
-                f"{best['driver'][1]:.1f} s"
+                f"{best['driver'][1]:.1f} s; driver+4 {best['driver+4'][0]:.1f} s wall, {best['driver+4'][1]:.1f} s CPU"
             )
-            print(compare(Path(d, "old0"), Path(d, "new0")))
+            print(f"old-style vs driver: {compare(Path(d, 'old0'), Path(d, 'new0'))}")
+            print(f"old-style vs driver+4: {compare(Path(d, 'old0'), Path(d, 'thr0'))}")
         for i, repo in enumerate(args.cli or []):
             env = {**os.environ, "PYTHONPATH": str(Path(repo).resolve() / "src")}
             out = Path(d, f"cli{i}")

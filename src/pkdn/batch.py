@@ -213,7 +213,7 @@ def _read(src: Path, dst: Path, *, kind: str, strict: bool, jobs: _Jobs) -> _Ite
     except ImportError as e:
         why = f"{w}x{h} px, over {MAX_CROP_SIDE} px a side" if kind == "auto" else "--whole"
         raise ImageError(
-            src, f"a photo ({why}) needs whole-photo mode, which is not installed: {install_hint(e)}"
+            src, f"a photo ({why}) needs whole-photo mode, which cannot start here: {install_hint(e)}"
         ) from None
     if min(w, h) < job.min_side:
         raise ImageError(src, f"image too small ({w}x{h}; need at least {job.min_side} px per side)")
@@ -228,6 +228,28 @@ def _reason(src: Path, e: Exception) -> str:
     if isinstance(e, ValueError):
         return one_line(e).removeprefix(f"{src}: ")
     return f"unreadable ({one_line(e)})"
+
+
+class _Inline:
+    """An executor without threads: each task runs at once on the calling thread (``io_threads=0``)."""
+
+    def submit(self, fn: Callable, *args: Any) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except Exception as e:  # noqa: BLE001 - handed to the caller through the future, as a pool would
+            fut.set_exception(e)
+        return fut
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _pool(threads: int) -> ThreadPoolExecutor | _Inline:
+    return ThreadPoolExecutor(threads) if threads > 0 else _Inline()
 
 
 def _prefetch(pool: ThreadPoolExecutor, fn: Callable, todo: Sequence[tuple[Path, Path]], ahead: int) -> Iterator:
@@ -248,10 +270,11 @@ def _prefetch(pool: ThreadPoolExecutor, fn: Callable, todo: Sequence[tuple[Path,
 class _Run:
     """One :func:`run_files` call's report, callbacks, progress bar and writes in flight."""
 
-    def __init__(self, bar, on_error, on_note, on_info, on_done, pool: ThreadPoolExecutor):
+    def __init__(self, bar, on_error, on_note, on_info, on_done, pool: ThreadPoolExecutor | _Inline):
         self.report, self.bar, self.pool = SrReport(), bar, pool
         self.on_error, self.on_note, self.on_info, self.on_done = on_error, on_note, on_info, on_done
         self.pending: deque[tuple[_Item, Any, Future]] = deque()
+        self.max_pending = MAX_PENDING_WRITES if isinstance(pool, ThreadPoolExecutor) else 0
         self.told_photo = False
 
     def _say(self, fn: Callable | None, *args: Any) -> None:
@@ -275,7 +298,7 @@ class _Run:
             for item, result in zip(batch, job.run([i.data for i in batch])):
                 answered += 1
                 self.pending.append((item, result, self.pool.submit(job.write, item.src, item.dst, result)))
-                while len(self.pending) > MAX_PENDING_WRITES:
+                while len(self.pending) > self.max_pending:
                     self.collect_one()
         except Exception as e:  # noqa: BLE001 - a failed batch must not stop the others
             for item in batch[answered:]:
@@ -325,6 +348,8 @@ def run_files(
     ``on_done(input, result)`` per input written. ``shard=(rank, world)``: process every ``world``-th
     input from ``rank`` on (names are checked for clashes over all inputs first, so every process agrees;
     input-level errors are reported by rank 0 only). ``ahead``: inputs decoded ahead of the network.
+    ``io_threads``: reader and writer threads each; 0 reads, runs and writes in turn on this thread (where
+    the network already keeps every core busy, as on a small CPU, overlapping only makes it wait).
     ``first``: kinds whose jobs are made before any input is read (after the output folder is checked, before
     it is made), so that their errors (a bad model, a missing module) raise instead of failing every input.
     Raises ``ValueError`` for an unusable ``out_dir`` or ``kind`` (checked before any work), and what making
@@ -347,7 +372,7 @@ def run_files(
     bar = tqdm(total=len(todo), unit="input", disable=not show, dynamic_ncols=True, leave=True)
     reader = functools.partial(_read, kind=kind, strict=strict, jobs=jobs)
     batches: dict[tuple[Kind, Hashable], list[_Item]] = {}
-    with ThreadPoolExecutor(io_threads) as read_pool, ThreadPoolExecutor(io_threads) as write_pool:
+    with _pool(io_threads) as read_pool, _pool(io_threads) as write_pool:
         run = _Run(bar, on_error, on_note, on_info, on_done, write_pool)
         if rank == 0:  # input-level problems once, not once per process
             for name, reason in missing + clashes:

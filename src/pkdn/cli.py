@@ -297,6 +297,7 @@ def _run_sr(args: argparse.Namespace) -> int:
                 progress=args.progress,
                 shard=(env.rank, env.world),
                 ahead=jobs.read_ahead(kind),
+                io_threads=jobs.io_threads(kind),
                 first=["crop"] if kind == "auto" else [kind],  # the model must load before any input is read
                 on_error=lambda name, reason: _err("sr", f"{name}: {reason}"),
                 on_note=lambda line: _warn("sr", line),
@@ -359,6 +360,14 @@ class _SrJobs:
         from pkdn.batch import PHOTO_READ_AHEAD
 
         return {"crop": 2 * self.args.batch_size, "photo": PHOTO_READ_AHEAD}.get(kind, 2 * PHOTO_READ_AHEAD)
+
+    def io_threads(self, kind: str) -> int:
+        """Reader / writer threads: crops 4; photos none on a CPU (pkdn.faces.files.photo_io_threads)."""
+        if kind != "photo":
+            return 4
+        from pkdn.faces.files import photo_io_threads
+
+        return photo_io_threads(self.device)
 
     @property
     def path(self) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from PIL import Image
 
 from pkdn.batch import PHOTO_READ_AHEAD, SrReport, run_files
@@ -31,6 +32,13 @@ PHOTOS_PER_BATCH = 32
 #: ...while the photos waiting for the network stay under this many input pixels (their outputs are made one
 #: at a time, after the network, and handed to the writer threads).
 BATCH_INPUT_PIXELS = 48_000_000
+
+
+def photo_io_threads(device: torch.device) -> int:
+    """Reader / writer threads for photos: none on a CPU, where the network keeps every core busy and finding
+    faces or pasting beside it only slows it (30 photos, 2 cores: 35 s of CPU with threads, 30 s without;
+    benchmarks/whole_folder.py), 4 where the network runs elsewhere (a GPU)."""
+    return 0 if device.type == "cpu" else 4
 
 
 @dataclass
@@ -136,5 +144,6 @@ def whole_files(
         on_note=on_note,
         shard=shard,
         ahead=PHOTO_READ_AHEAD,
+        io_threads=driver.pop("io_threads", photo_io_threads(pipe.restorer.device)),
         **driver,
     )

@@ -18,7 +18,7 @@ STATUS = {
     "empty": (400, ""),
     "format": (415, "; send a PNG, JPEG, WebP, BMP or TIFF file"),
     "corrupt": (422, "; re-export it and try again"),
-    "too_large": (413, ": send a smaller image"),
+    "too_large": (413, ""),
     "too_small": (422, ""),
 }
 
