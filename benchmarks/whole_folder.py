@@ -1,5 +1,5 @@
-"""`pkdn sr --whole` on a folder of photos: the files driver (read-ahead, faces of many photos batched
-together, writes on threads) against the one-photo-window-at-a-time loop it replaced; same outputs.
+"""`pkdn sr --whole` on a folder of photos: the files driver (:mod:`pkdn.batch`) against the loop it replaced
+(each photo read, processed and written in turn); time and the equality of their outputs.
 
     python benchmarks/whole_folder.py [--photos 30] [--model NAME] [--repeat 1] [--cli REPO ...]
 

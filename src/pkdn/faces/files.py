@@ -26,9 +26,10 @@ from pkdn.imageio import save_png
 from pkdn.kind import Kind
 
 MIN_SIDE = 8  # a photo smaller than one tiny face is not a photo
-#: photos whose faces share the network's batches: the faces of 30 small photos fall into ~15 crop sizes,
-#: so one window of 32 needs ~15 forward passes where windows of 4 needed ~80 (benchmarks/whole_folder.py).
-PHOTOS_PER_BATCH = 32
+#: photos whose faces share the network's batches (equal crop sizes in one forward pass). More is not faster on a
+#: CPU: 30 photos in windows of 32 took 36.8 s of CPU against 30.9 s in windows of 4 (2 cores, bf16;
+#: benchmarks/whole_folder.py), larger batches of large crops costing more per face.
+PHOTOS_PER_BATCH = 4
 #: ...while the photos waiting for the network stay under this many input pixels (their outputs are made one
 #: at a time, after the network, and handed to the writer threads).
 BATCH_INPUT_PIXELS = 48_000_000
@@ -36,8 +37,8 @@ BATCH_INPUT_PIXELS = 48_000_000
 
 def photo_io_threads(device: torch.device) -> int:
     """Reader / writer threads for photos: none on a CPU, where the network keeps every core busy and finding
-    faces or pasting beside it only slows it (30 photos, 2 cores: 35 s of CPU with threads, 30 s without;
-    benchmarks/whole_folder.py), 4 where the network runs elsewhere (a GPU)."""
+    faces or pasting beside it cannot make it faster (30 photos, 2 cores: 36.2 s of CPU with 4 threads, 36.8 s
+    without; benchmarks/whole_folder.py), 4 where the network runs elsewhere (a GPU)."""
     return 0 if device.type == "cpu" else 4
 
 
