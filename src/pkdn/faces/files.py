@@ -68,7 +68,7 @@ class PhotoJob:
 
     def prepare(self, src: Path, img: Image.Image) -> _Photo:
         check_photo(img.size, self.upscale)
-        return _Photo(img, self.pipe.find_faces(img))
+        return _Photo(img, self.pipe.find_faces(img, self.upscale))
 
     def key(self, item: _Photo) -> None:
         return None  # any photos share a batch: their faces are grouped by crop size inside it
