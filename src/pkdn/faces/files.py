@@ -27,8 +27,8 @@ from pkdn.kind import Kind
 
 MIN_SIDE = 8  # a photo smaller than one tiny face is not a photo
 #: photos whose faces share the network's batches (equal crop sizes in one forward pass). More is not faster on a
-#: CPU: 30 photos in windows of 32 took 36.8 s of CPU against 30.9 s in windows of 4 (2 cores, bf16;
-#: benchmarks/whole_folder.py), larger batches of large crops costing more per face.
+#: CPU: 30 photos took 36.8 s of CPU in windows of 32 against 29.4 s in windows of 4 (2 cores, bf16, no reader
+#: or writer threads; benchmarks/whole_folder.py), larger batches of large crops costing more per face.
 PHOTOS_PER_BATCH = 4
 #: ...while the photos waiting for the network stay under this many input pixels (their outputs are made one
 #: at a time, after the network, and handed to the writer threads).
@@ -37,7 +37,7 @@ BATCH_INPUT_PIXELS = 48_000_000
 
 def photo_io_threads(device: torch.device) -> int:
     """Reader / writer threads for photos: none on a CPU, where the network keeps every core busy and finding
-    faces or pasting beside it cannot make it faster (30 photos, 2 cores: 36.2 s of CPU with 4 threads, 36.8 s
+    faces or pasting beside it cannot make it faster (30 photos, 2 cores: 31.3 s of CPU with 4 threads, 29.4 s
     without; benchmarks/whole_folder.py), 4 where the network runs elsewhere (a GPU)."""
     return 0 if device.type == "cpu" else 4
 
