@@ -11,6 +11,7 @@ EXTRAS = {
     "landmarks": ("mediapipe",),
     "export": ("onnx",),
     "train": ("tensorboard",),
+    "eval": ("dlib", "face_recognition_models"),
     "test": ("skimage", "selenium", "requests", "pytest"),
 }
 #: modules of the core install: missing, the install itself is broken.
