@@ -84,12 +84,13 @@ def _loads(path: Path) -> bool:
 
 
 def student_path(celeba: Path, tmp_dir: Path) -> Path:
-    """A trained student's file: the shipped one, else the committed tiny one, else one trained now (cached)."""
+    """A trained student's file: the shipped lite (the cheapest, and it learned quarter turns), else the committed
+    tiny one, else one trained now (cached)."""
     from pkdn import checkpoint
 
     if "path" not in _cache:
-        if _loads(checkpoint.SHIPPED):
-            _cache["path"] = checkpoint.SHIPPED
+        if _loads(checkpoint.SHIPPED_MODELS["lite"]):
+            _cache["path"] = checkpoint.SHIPPED_MODELS["lite"]
         elif _loads(COMMITTED):
             _cache["path"] = COMMITTED
         else:

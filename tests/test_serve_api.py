@@ -71,7 +71,7 @@ def test_health_info_and_page(server: Server):
 
 
 def test_crop_mode_beats_bicubic_on_real_faces(server: Server, faces):
-    model = load(None)
+    model = load("lite")
     sr_psnr, bic_psnr = [], []
     for lr, hr in faces[:6]:
         r = server.sr(png(lr), mode="crop", model="lite")
