@@ -73,6 +73,13 @@ def main() -> None:
         help="the run's file to ship: best.safetensors (best validation, default) or last.safetensors",
     )
     ap.add_argument("--note", default="", help="a sentence for the card's Training section (why these weights)")
+    ap.add_argument(
+        "--append",
+        type=Path,
+        action="append",
+        default=[],
+        help="a Markdown file added to the card as it is (e.g. a benchmark's saved table with its command)",
+    )
     args = ap.parse_args()
 
     STUDENT = f"PKDN student ({args.name})"
@@ -109,6 +116,7 @@ def main() -> None:
         f"Printed by `python scripts/ship_model.py --name {args.name} --run {args.run}"
         + (f" --baseline {args.baseline}" if args.baseline else "")
         + "".join(f" --compare {c}" for c in args.compare)
+        + "".join(f" --append {a}" for a in args.append)
         + (f" --degraded {args.degraded}" if args.degraded else "")
         + (f" --weights {args.weights}" if args.weights != "best.safetensors" else "")
         + (' --note "..."' if args.note else "")
@@ -153,6 +161,8 @@ def main() -> None:
     lines += [
         "- Data: the 11,000 train faces of ../shared/data/celeba prepared by `pkdn prepare` (central square, "
         "PIL bicubic, MediaPipe landmark parsing maps for the teacher)"
+        + "".join(f", and the train split of `{r}`" for r in cfg.data.extra_roots)
+        + (" (docs/data.md)" if cfg.data.extra_roots else "")
         + (
             "; LR synthesised on the fly by the realistic degradation of `data.degrade` below (docs/degradation.md)."
             if cfg.data.degrade.enabled
@@ -166,6 +176,8 @@ def main() -> None:
         "```",
         "",
     ]
+    for extra in args.append:
+        lines += [extra.read_text().rstrip(), ""]
     card = "\n".join(lines)
     meta = read_metadata(source)
     assert meta["model_config"]["kind"] == "student"
