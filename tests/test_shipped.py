@@ -20,11 +20,11 @@ from pkdn.models import preset_config
 
 N_FACES = 96
 LITE_GAIN_DB = 2.0  # lite (the paper's setting) on clean faces: +2.75 dB on this slice, +2.91 on the whole split
-# robust, the default, on this slice of the clean, pkdn-degraded and re-framed test faces (measured values in the
-# comments; thresholds leave a margin for the host's arithmetic)
-ROBUST_CLEAN_GAIN_DB = 2.6
-ROBUST_DEGRADED_GAIN_DB, ROBUST_DEGRADED_OVER_LITE_DB = 1.8, 1.2
-ROBUST_POSED_GAIN_DB = 1.5
+# robust, the default, on this slice of the test faces, over bicubic: clean +2.89 dB (lite +2.75), pkdn-degraded
+# +1.90 (lite +0.36), re-framed as photos give them +2.22 (lite +2.04); thresholds leave a margin for the host
+ROBUST_CLEAN_GAIN_DB = 2.7
+ROBUST_DEGRADED_GAIN_DB, ROBUST_DEGRADED_OVER_LITE_DB = 1.7, 1.3
+ROBUST_POSED_GAIN_DB = 2.0
 
 
 def test_default_model_is_robust():
