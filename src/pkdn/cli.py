@@ -585,7 +585,7 @@ def _add_degrade(sub: argparse._SubParsersAction) -> None:
         description="Degrade face crops the way real small faces arrive (blur, resampling, noise, JPEG, the "
         "whole-photo alignment warp; docs/degradation.md). Writes OUT_DIR/hr/STEM.png (128 px), "
         "OUT_DIR/lr/STEM.png (16 px) and OUT_DIR/degrade.yaml; each file's draw depends on --seed and its "
-        "name only. Score it with: pkdn eval OUT_DIR --model lite --model real",
+        "name only. Score it with: pkdn eval OUT_DIR --model lite --model robust",
     )
     p.add_argument("images", metavar="IN_DIR", help="a folder of face crops")
     p.add_argument("out_dir", metavar="OUT_DIR")

@@ -141,7 +141,7 @@ def shrink(img: np.ndarray, m: np.ndarray, n: int) -> np.ndarray:
 def warp(img: np.ndarray, m: np.ndarray, size: tuple[int, int], border: int = cv2.BORDER_REFLECT_101) -> np.ndarray:
     """Resample ``img`` through continuous-coordinate ``m`` (source -> target) into ``size`` = (w, h).
 
-    Bicubic with mirrored borders: exactly the resampling the ``real`` model
-    is trained with (``cv2.INTER_CUBIC``, ``BORDER_REFLECT_101``).
+    Bicubic with mirrored borders: exactly the resampling the degradation model
+    trains with (``cv2.INTER_CUBIC``, ``BORDER_REFLECT_101``; pkdn.data.degrade).
     """
     return cv2.warpAffine(img, cv2_matrix(m), size, flags=cv2.INTER_CUBIC, borderMode=border)
