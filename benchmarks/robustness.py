@@ -20,7 +20,8 @@ Each photos row is followed by its faces under 18 px (LR crop side).
 
 Columns: per method, PSNR / SSIM (Y, 8-px border on crops, none inside photo face boxes): absolute for
 bicubic, the gain over bicubic for the models, with p5 = the 5th percentile of the per-face PSNR gain
-(the bad faces); then identity: dlib's embedding distance to the HR face and rank-1 identification.
+(the bad faces); then identity: dlib's embedding distance to the HR face and rank-1 identification among
+the row's HR faces (a hit: the nearest is the same person; faces-other also with the own HR left out).
 Sets are built once, deterministically, under --work; progress goes to stderr, the table to stdout.
 """
 
@@ -171,6 +172,8 @@ class RowScores:
     ssim: dict[str, np.ndarray] = field(default_factory=dict)
     dist: dict[str, np.ndarray] = field(default_factory=dict)
     hit: dict[str, np.ndarray] = field(default_factory=dict)
+    #: rank-1 with the face's own HR left out of the gallery (rows that hold two photos of a person)
+    hit_other: dict[str, np.ndarray] = field(default_factory=dict)
     note: str = ""
 
     @property
@@ -193,7 +196,10 @@ def from_eval(label: str, res: evaluate.EvalResult, res_id: evaluate.EvalResult 
     for m in res.methods:
         row.psnr[m], row.ssim[m] = np.asarray(res.psnr[m]), np.asarray(res.ssim[m])
         if res_id is not None:
-            row.dist[m], row.hit[m] = res_id.identity_scores(m, ids(res_id.names) if ids else None, bool(ids))
+            people = ids(res_id.names) if ids else None
+            row.dist[m], row.hit[m] = res_id.identity_scores(m, people)
+            if people is not None:
+                row.hit_other[m] = res_id.identity_scores(m, people, leave_own_out=True)[1]
     if res_id is not None and len(res_id.names) < len(res.names):
         row.note = f"identity on the first {len(res_id.names)}"
     return row
@@ -300,6 +306,9 @@ def cell(row: RowScores, m: str) -> str:
     if m in row.dist and len(row.dist[m]):
         hits = row.hit[m][np.isfinite(row.hit[m])]
         r1 = f"{100 * hits.mean():.0f} %" if len(hits) else "—"
+        if m in row.hit_other:
+            other = row.hit_other[m][np.isfinite(row.hit_other[m])]
+            r1 += f" (other photo {100 * other.mean():.0f} %)" if len(other) else ""
         text += f" · {row.dist[m].mean():.3f} · {r1}"
     return text
 
@@ -308,7 +317,8 @@ def print_table(rows: list[RowScores], methods: list[str]) -> None:
     print(
         "x8 from 16 px faces. Each cell: PSNR / SSIM (bicubic: absolute, dB / SSIM; models: gain over bicubic, "
         "with p5 = 5th percentile of the per-face PSNR gain) · identity distance to HR (dlib, lower is better) "
-        "· rank-1 identification.\n"
+        "· rank-1 identification (the output's nearest HR face, own HR included, is the same person; "
+        "'other photo': with its own HR left out, another photo of the person is nearest).\n"
     )
     print("| row (faces) | " + " | ".join(methods) + " |")
     print("| --- |" + " --- |" * len(methods))

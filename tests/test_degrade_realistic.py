@@ -17,10 +17,12 @@ from pkdn.cli import main as cli
 from pkdn.config import config_from_dict
 from pkdn.data.dataset import FaceSRDataset
 from pkdn.data.degrade import (
+    ALIASED,
     BICUBIC,
     Degradation,
     _jpeg,
     _noise,
+    _resize,
     degrade,
     family,
     hr_from_image,
@@ -75,6 +77,40 @@ def test_noise_raises_variance_by_the_configured_amount():
     dark = _noise(np.full((128, 128, 3), 20.0, np.float32), sample_rng(0, 0, 1), d, d.noise_sigma) - 20.0
     bright = _noise(np.full((128, 128, 3), 220.0, np.float32), sample_rng(0, 0, 1), d, d.noise_sigma) - 220.0
     assert bright.std() > 2.5 * dark.std()
+
+
+def test_read_noise_adds_a_floor_to_shot_noise():
+    """Poisson-Gaussian: with p_read the dark end keeps a noise floor that shot noise alone lacks."""
+    dark = np.full((128, 128, 3), 5.0, np.float32)
+    shot = Degradation(enabled=True, poisson_scale=(1.0, 1.0), p_poisson=1.0, p_grey_noise=0.0)
+    both = Degradation(**{**shot.__dict__, "p_read": 1.0, "read_sigma": (6.0, 6.0)})
+    s_shot = float((_noise(dark, sample_rng(0, 0, 2), shot, shot.noise_sigma) - dark).std())
+    s_both = float((_noise(dark, sample_rng(0, 0, 2), both, both.noise_sigma) - dark).std())
+    assert s_both > 1.0 and abs(s_both**2 - s_shot**2 - 36.0) < 0.15 * 36.0
+
+
+def test_aliased_shrinks_keep_what_antialiased_ones_average_away():
+    """Fine stripes (period 3 HR px) shrunk x8: PIL's resamplers average them to a flat grey, the ALIASED ones
+    sample them into a false coarse pattern."""
+    x = np.indices((128, 128))[1]
+    stripes = np.repeat(np.where(x % 3 == 0, 255.0, 0.0)[..., None], 3, -1).astype(np.float32)
+    inner = (slice(2, -2), slice(2, -2))  # the borders see the reflected edge
+    assert float(_resize(stripes, (16, 16), "bicubic")[inner].std()) < 3.0
+    for how in ALIASED:
+        out = _resize(stripes, (16, 16), how)
+        assert out.shape == (16, 16, 3)
+        assert float(out[inner].std()) > 20.0, how
+
+
+def test_p_alias_changes_the_lr(hr_faces):
+    hr = hr_faces[0]
+    base = Degradation(enabled=True, p_clean=0.0)
+    alias = Degradation(**{**base.__dict__, "p_alias": 1.0})
+    differ = [
+        not np.array_equal(degrade(hr, sample_rng(3, 0, i), base)[0], degrade(hr, sample_rng(3, 0, i), alias)[0])
+        for i in range(8)
+    ]
+    assert sum(differ) >= 6
 
 
 def test_jpeg_produces_8x8_block_energy(hr_faces):

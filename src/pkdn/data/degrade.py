@@ -68,6 +68,8 @@ def upsample(lr: Image.Image, scale: int = 8) -> Image.Image:
 # of sample i in epoch e is a function of (seed, e, i) alone.
 
 INTERPOLATIONS = ("bicubic", "bilinear", "area")
+#: shrinks without antialiasing (OpenCV's, and most quick thumbnailers'): they alias instead of blurring
+ALIASED = ("cv2-linear", "cv2-cubic", "cv2-nearest")
 
 
 @dataclass
@@ -101,6 +103,8 @@ class Degradation:
     # capture: the face is first shrunk to `capture` x the LR size, then brought to the LR grid
     capture: tuple[float, float] = (0.6, 1.5)
     p_capture_keep: float = 0.3  # capture exactly at the LR size (one resampling only)
+    # share of shrinks done without antialiasing (ALIASED); 0 leaves the random stream of older configs
+    p_alias: float = 0.0
     # whole-photo branch: face crop side in the photo (px), tilt (degrees), landmark jitter
     p_warp: float = 0.3
     warp_side: tuple[float, float] = (10.0, 24.0)
@@ -113,6 +117,9 @@ class Degradation:
     p_poisson: float = 0.4  # share of noisy samples with Poisson instead of Gaussian noise
     noise_sigma: tuple[float, float] = (1.0, 15.0)
     poisson_scale: tuple[float, float] = (0.05, 1.5)
+    # a sensor's read noise on top of its shot noise (Poisson-Gaussian): share of Poisson draws that get it
+    p_read: float = 0.0
+    read_sigma: tuple[float, float] = (0.5, 5.0)
     p_grey_noise: float = 0.4
     # JPEG at capture resolution, with a random 8x8 block phase
     p_jpeg: float = 0.7
@@ -130,9 +137,11 @@ class Degradation:
             "p_blur",
             "p_motion",
             "p_capture_keep",
+            "p_alias",
             "p_warp",
             "p_noise",
             "p_poisson",
+            "p_read",
             "p_grey_noise",
             "p_jpeg",
             "p_second",
@@ -152,6 +161,7 @@ class Degradation:
             "warp_side",
             "noise_sigma",
             "poisson_scale",
+            "read_sigma",
             "jpeg_quality",
             "second_sigma",
             "second_noise_sigma",
@@ -241,13 +251,25 @@ def blur_kernel(rng: np.random.Generator, d: Degradation) -> np.ndarray:
     return (k / k.sum()).astype(np.float32)
 
 
+def _resampler(rng: np.random.Generator, d: Degradation) -> str:
+    """One resampler name: antialiased (INTERPOLATIONS) or, with ``p_alias``, aliasing (ALIASED)."""
+    if d.p_alias > 0 and rng.random() < d.p_alias:
+        return ALIASED[int(rng.integers(len(ALIASED)))]
+    return INTERPOLATIONS[int(rng.integers(len(INTERPOLATIONS)))]
+
+
 def _filter(img: np.ndarray, k: np.ndarray) -> np.ndarray:
     cv2 = _cv2()
     return cv2.filter2D(img, -1, k, borderType=cv2.BORDER_REFLECT_101)
 
 
 def _resize(img: np.ndarray, size: tuple[int, int], how: str) -> np.ndarray:
-    """Float RGB (H, W, 3) in 0-255 -> ``size`` (w, h) with PIL's antialiased resamplers."""
+    """Float RGB (H, W, 3) in 0-255 -> ``size`` (w, h) with PIL's antialiased resamplers or, for the
+    ``cv2-*`` names, OpenCV's plain interpolation (no antialiasing: a shrink samples, it does not average)."""
+    if how.startswith("cv2-"):
+        cv2 = _cv2()
+        flag = {"cv2-linear": cv2.INTER_LINEAR, "cv2-cubic": cv2.INTER_CUBIC, "cv2-nearest": cv2.INTER_NEAREST}[how]
+        return cv2.resize(np.ascontiguousarray(img, dtype=np.float32), size, interpolation=flag)
     res = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR, "area": Image.Resampling.BOX}[
         how
     ]
@@ -270,7 +292,10 @@ def _noise(
         base = x.mean(-1, keepdims=True) if grey else x
         vals = 256.0  # Real-ESRGAN's 2**ceil(log2(#levels)) for 8-bit images
         noisy = rng.poisson(np.clip(base, 0, 1) * vals) / vals
-        return img + (noisy - base) * 255.0 * scale
+        img = img + (noisy - base) * 255.0 * scale
+        if d.p_read > 0 and rng.random() < d.p_read:
+            img = img + rng.normal(0.0, _uniform(rng, d.read_sigma), img.shape).astype(np.float32)
+        return img
     sigma = _uniform(rng, sigma_range)
     return img + rng.normal(0.0, sigma, shape).astype(np.float32)
 
@@ -381,7 +406,7 @@ def degrade(
     img = hr.astype(np.float32)
     if rng.random() < d.p_blur:
         img = _filter(img, blur_kernel(rng, d))
-    how = INTERPOLATIONS[int(rng.integers(len(INTERPOLATIONS)))]
+    how = _resampler(rng, d)
     if warp:
         tilted, patch, align = _warp_branch(img, rng, d, lr_w)
         img = _resize(tilted, (patch, patch), how)
@@ -399,7 +424,7 @@ def degrade(
             np.clip(img, 0, 255), align, (lr_w, lr_h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101
         )
     elif img.shape[:2] != (lr_h, lr_w):
-        img = _resize(np.clip(img, 0, 255), (lr_w, lr_h), INTERPOLATIONS[int(rng.integers(len(INTERPOLATIONS)))])
+        img = _resize(np.clip(img, 0, 255), (lr_w, lr_h), _resampler(rng, d))
     if rng.random() < d.p_second:
         s = _uniform(rng, d.second_sigma)
         img = cv2.GaussianBlur(img, (0, 0), s, borderType=cv2.BORDER_REFLECT_101)
