@@ -27,9 +27,31 @@ prints counts. Deterministic: per-face seeds come from the face's name::
         --exclude-faces /work/data/sources/fsrnet/data/helen_val_50_HR
     pkdn prepare /work/data/helen_crops/crops /work/data/helen --split train --crop resize
 
-``--measure N`` also runs the project's face detector on the standard
-framing of every N-th kept face and prints where its 5 points land against
-the template (the framing check).
+``--framing-of DIR`` cuts ONE crop per face at the framing of the test crops
+in DIR instead (the Helen x8 set, framed like FSRNet's Helen test faces): the
+project's detector finds the 5 points of every crop in DIR; their mean, fitted
+by a similarity to the mean detected 5 points of the test photos' standard
+crops (cut from their 68 landmarks exactly as training faces are, so the
+detector-versus-68-point offset cancels), is the framing. DIR is excluded as a
+test set too. ``--val-fraction F`` puts the faces of a deterministic F of the
+photo ids (hashed) into ``crops/val/`` and the rest into ``crops/train/``.
+``--same-person D`` embeds every kept face and every test face with dlib's
+face recogniser (``pkdn.identity``) and writes each face whose nearest test
+face is closer than D (dlib's same-person threshold is 0.6) beside that test
+face into ``OUT/same_person/``, to be looked at; ``--drop-same-person`` also
+drops them. (At 0.6 most such pairs are different people, children above
+all, so look before dropping.)::
+
+    python scripts/build_faces.py /work/data/helen_x8_crops \\
+        --source helen=/work/data/sources/300w-spinkoo/helen/trainset \\
+        --exclude-photos /work/data/sources/300w-spinkoo/helen/testset \\
+        --framing-of /work/data/sources/fsrnet/data/helen_val_50_HR \\
+        --val-fraction 0.05 --same-person 0.6 --measure 4
+    pkdn prepare /work/data/helen_x8_crops/crops /work/data/helen_x8 --split folders
+
+``--measure N`` also runs the project's face detector on the first framing
+of every N-th kept face and prints where its 5 points land against where
+they should (the template, or the measured test framing).
 """
 
 from __future__ import annotations
@@ -51,13 +73,15 @@ sys.path.insert(0, str(REPO / "src"))
 from pkdn.data.faces_from_photos import (  # noqa: E402
     Framing,
     crop_matrix,
+    face_seed,
+    fits,
     five_points,
     photo_pixels_per_output_pixel,
     plan_framings,
     read_pts,
     render,
 )
-from pkdn.faces.align import template  # noqa: E402
+from pkdn.faces.align import similarity, template  # noqa: E402
 from pkdn.fileio import atomic_write_bytes  # noqa: E402
 from pkdn.imageio import save_png  # noqa: E402
 
@@ -106,14 +130,21 @@ class FaceThumbs:
         crop = render(img, crop_matrix(five))
         return _grey(crop.crop(INNER)), crop
 
-    def detected(self, crop: Image.Image) -> np.ndarray | None:
-        """Thumbnail of the face nearest the centre of a ~128 px crop, aligned by the detector's 5 points."""
+    def landmarks(self, crop: Image.Image) -> np.ndarray | None:
+        """The detector's 5 points of the face nearest the centre of a ~128 px crop."""
         found = self.det(np.asarray(crop.convert("RGB")))
         if not found:
             return None
         c = np.array(crop.size) / 2
-        best = min(found, key=lambda d: float(np.linalg.norm(d.landmarks.mean(0) - c)))
-        return _grey(render(crop.convert("RGB"), crop_matrix(best.landmarks)).crop(INNER))
+        return min(found, key=lambda d: float(np.linalg.norm(d.landmarks.mean(0) - c))).landmarks
+
+    def aligned(self, crop: Image.Image, five: np.ndarray | None) -> np.ndarray | None:
+        """Thumbnail of the crop's face aligned by its detected 5 points."""
+        return None if five is None else _grey(render(crop.convert("RGB"), crop_matrix(five)).crop(INNER))
+
+    def detected(self, crop: Image.Image) -> np.ndarray | None:
+        """Thumbnail of the face nearest the centre of a ~128 px crop, aligned by the detector's 5 points."""
+        return self.aligned(crop, self.landmarks(crop))
 
 
 class FaceIndex:
@@ -162,6 +193,9 @@ class Excluder:
         self.photos: list[tuple[str, np.ndarray]] = []
         self.by_pts, self.by_det = FaceIndex(), FaceIndex()
         self.n_photo_faces = 0  # the first entries of by_det are test-photo faces, then test crops
+        self.std_points: list[np.ndarray] = []  # detected 5 points on the test photos' standard crops
+        self.crop_points: dict[Path, list[np.ndarray]] = {}  # detected 5 points of the test crops, per folder
+        self.faces: dict[str, np.ndarray] = {}  # every test face as an RGB crop, for the identity check
 
     def add_photos(self, folder: Path) -> None:
         for img_path, pts in pairs(folder):
@@ -169,7 +203,11 @@ class Excluder:
             name = f"{folder.name}/{pts.stem}"
             raw, crop = self.thumbs.pts(img, five_points(read_pts(pts)))
             self.by_pts.add(name, raw)
-            self.by_det.add(name, self.thumbs.detected(crop))
+            lm = self.thumbs.landmarks(crop)
+            if lm is not None:
+                self.std_points.append(lm)
+            self.by_det.add(name, self.thumbs.aligned(crop, lm))
+            self.faces[name] = np.asarray(crop.convert("RGB"))
             self.n_photo_faces = len(self.by_det.names)
             self.ids.add(photo_id(img_path.stem))
             self.hashes[sha256(img_path)] = name
@@ -182,11 +220,22 @@ class Excluder:
             if p.suffix.lower() not in (".jpg", ".png", ".jpeg"):
                 continue
             self.hashes[sha256(p)] = f"{folder.name}/{p.name}"
-            raw = self.thumbs.detected(Image.open(p))
-            if raw is None:
+            crop = Image.open(p).convert("RGB")
+            lm = self.thumbs.landmarks(crop)
+            if lm is None:
                 missed.append(p.name)
-            self.by_det.add(f"{folder.name}/{p.name}", raw)
+            else:
+                self.crop_points.setdefault(folder, []).append(lm)
+            self.by_det.add(f"{folder.name}/{p.name}", self.thumbs.aligned(crop, lm))
+            self.faces[f"{folder.name}/{p.name}"] = np.asarray(crop)
         return missed
+
+    def framing_of(self, folder: Path) -> tuple[Framing, np.ndarray]:
+        """(framing, mean detected 5 points) of the test crops in ``folder``, relative to the standard framing
+        as the detector sees it on the test photos' standard crops (the template when there are none)."""
+        target = np.mean(self.crop_points[folder], 0)
+        ref = np.mean(self.std_points, 0) if self.std_points else template()
+        return Framing.of_matrix(similarity(ref, target)), target
 
     def freeze(self) -> None:
         self.photo_unit = np.stack([t for _, t in self.photos]) if self.photos else np.zeros((0, THUMB * THUMB))
@@ -232,8 +281,16 @@ def main() -> None:
     ap.add_argument("--exclude-faces", action="append", default=[], type=Path, help="test face crops (no .pts)")
     ap.add_argument("--crops", type=int, default=4, help="framings per face (the first is the CelebA one)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--measure", type=int, default=0, help="detect landmarks on every N-th standard crop")
+    ap.add_argument("--framing-of", type=Path, help="one crop per face at the framing of these test crops")
+    ap.add_argument("--val-fraction", type=float, default=0.0, help="photo ids held out into crops/val/")
+    ap.add_argument("--same-person", type=float, help="show faces this close (dlib distance) to a test face")
+    ap.add_argument("--drop-same-person", action="store_true", help="and drop them")
+    ap.add_argument("--measure", type=int, default=0, help="detect landmarks on every N-th first crop")
     a = ap.parse_args()
+    if a.framing_of and a.framing_of not in a.exclude_faces:
+        a.exclude_faces.append(a.framing_of)
+    if not 0.0 <= a.val_fraction < 1.0:
+        ap.error(f"--val-fraction {a.val_fraction}: must be in [0, 1)")
 
     t0 = time.time()
     ex = Excluder(FaceThumbs())
@@ -241,6 +298,11 @@ def main() -> None:
         ex.add_photos(d)
     crops_missed = [m for d in a.exclude_faces for m in ex.add_faces(d)]
     ex.freeze()
+    fixed, target = None, template()
+    if a.framing_of:
+        fixed, target = ex.framing_of(a.framing_of)
+        report_framing(a.framing_of, ex, fixed, target)
+    ident = Identity(ex.faces) if a.same_person is not None else None
     print(
         f"test sets: {len(ex.ids)} photo ids, {len(ex.hashes)} files hashed, {len(ex.by_pts.names)} faces by "
         f"landmarks, {len(ex.by_det.names)} by detector"
@@ -253,11 +315,16 @@ def main() -> None:
 
     crops_dir = a.out / "crops"
     crops_dir.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "val") if a.val_fraction else ():
+        (crops_dir / split).mkdir(exist_ok=True)
     records, counts, written = [], {}, set()
     for spec in a.source:
         name, _, folder = spec.partition("=")
         c = counts.setdefault(
-            name, {"faces": 0, "photos": set(), "kept": 0, "crops": 0, "excluded": 0, "small": 0, "close_up": 0}
+            name,
+            {"faces": 0, "photos": set(), "kept": 0, "crops": 0, "excluded": 0, "small": 0, "close_up": 0}
+            | ({"same_person": 0} if ident else {})
+            | ({"val": 0} if a.val_fraction else {}),
         )
         for img_path, pts_path in pairs(Path(folder)):
             c["faces"] += 1
@@ -278,28 +345,51 @@ def main() -> None:
             }
             if "dropped" in rec:
                 c["excluded"] += 1
+                records.append(rec)
+                continue
+            if fixed is not None:
+                framings = [fixed] if fits(five, img.size, fixed) else []
             else:
                 framings = plan_framings(f"{name}/{img_path.stem}", five, img.size, n=a.crops, seed=a.seed)
-                if not framings and photo_pixels_per_output_pixel(crop_matrix(five)) < 1.0:
-                    rec["dropped"] = "face too small (its standard framing would need upscaling)"
-                    c["small"] += 1
-                elif not framings:
-                    rec["dropped"] = "close-up: no framing (zoom up to 1.7) stays inside the photo"
-                    c["close_up"] += 1
-                else:
-                    c["kept"] += 1
-                    rec["crops"] = []
-                    for k, f in enumerate(framings):
-                        out = crops_dir / f"{name}_{img_path.stem}_{k}.png"
-                        if not out.exists():
-                            crop = std_crop if f == Framing() else render(img, crop_matrix(five, f))
-                            save_png(crop, out)
-                        written.add(out.name)
-                        rec["crops"].append({"file": out.name, **asdict(f)})
-                    c["crops"] += len(framings)
+            first = fixed or Framing()
+            if not framings and photo_pixels_per_output_pixel(crop_matrix(five, first)) < 1.0:
+                rec["dropped"] = "face too small (its first framing would need upscaling)"
+                c["small"] += 1
+            elif not framings:
+                rec["dropped"] = "close-up or photo edge: no framing stays inside the photo"
+                c["close_up"] += 1
+            else:
+                crops = [std_crop if f == Framing() else render(img, crop_matrix(five, f)) for f in framings]
+                if ident:
+                    near, dist = ident.nearest(crops[0])
+                    rec["nearest_test"]["identity"] = [near, round(dist, 4)]
+                    if dist < a.same_person:
+                        c["same_person"] += 1
+                        pair_dir = a.out / "same_person"  # each such face beside its test face, to look at
+                        pair_dir.mkdir(exist_ok=True)
+                        save_png(ident.pair(crops[0], near), pair_dir / f"{dist:.3f}_{name}_{img_path.stem}.png")
+                        if a.drop_same_person:
+                            rec["dropped"] = f"same person as test {near}? (dlib distance {dist:.3f})"
+                            records.append(rec)
+                            continue
+                split = ""
+                if a.val_fraction:
+                    held = face_seed(f"val:{rec['photo_id']}", a.seed) / 2**64 < a.val_fraction
+                    split = "val/" if held else "train/"
+                    rec["split"] = split.rstrip("/")
+                    c["val"] += held
+                c["kept"] += 1
+                rec["crops"] = []
+                for k, (f, crop) in enumerate(zip(framings, crops)):
+                    rel = f"{split}{name}_{img_path.stem}_{k}.png"
+                    if not (crops_dir / rel).exists():
+                        save_png(crop, crops_dir / rel)
+                    written.add(rel)
+                    rec["crops"].append({"file": rel, **asdict(f)})
+                c["crops"] += len(framings)
             records.append(rec)
-    stale = [p for p in crops_dir.iterdir() if p.name not in written]
-    for p in stale:  # crops of an earlier run whose face is now dropped
+    stale = [p for p in crops_dir.rglob("*") if p.is_file() and p.relative_to(crops_dir).as_posix() not in written]
+    for p in stale:  # crops of an earlier run whose face is now dropped (or moved between splits)
         p.unlink()
 
     summary = {
@@ -313,7 +403,11 @@ def main() -> None:
         "sources": {s.partition("=")[0]: s.partition("=")[2] for s in a.source},
         "exclude_photos": [str(d) for d in a.exclude_photos],
         "exclude_faces": [str(d) for d in a.exclude_faces],
-        "thresholds": {"photo_thumbnail_r": PHOTO_DUP, "face_thumbnail_r": FACE_DUP, "thumb": THUMB},
+        "thresholds": {"photo_thumbnail_r": PHOTO_DUP, "face_thumbnail_r": FACE_DUP, "thumb": THUMB}
+        | ({"same_person_dlib_distance": a.same_person} if ident else {}),
+        "framing": asdict(fixed) if fixed else None,
+        "framing_target_points": target.round(3).tolist() if fixed else None,
+        "val_fraction": a.val_fraction,
         "test_crops_nearest_test_photo_face": [[n, m, round(r, 4)] for n, m, r in crop_links],
         "summary": summary,
         "faces": records,
@@ -321,8 +415,10 @@ def main() -> None:
     atomic_write_bytes(a.out / "SOURCES.json", (json.dumps(doc, indent=1) + "\n").encode())
     for name, s in summary.items():
         print(
-            f"{name}: {s['faces']} faces in {s['photos']} photos -> {s['kept']} kept, {s['crops']} crops; "
-            f"{s['excluded']} excluded as test, {s['small']} too small, {s['close_up']} close-ups without a framing"
+            f"{name}: {s['faces']} faces in {s['photos']} photos -> {s['kept']} kept, {s['crops']} crops"
+            + (f" ({s['val']} faces in val)" if "val" in s else "")
+            + f"; {s['excluded']} excluded as test, {s['small']} too small, {s['close_up']} without a framing inside"
+            " the photo" + (f"; {s['same_person']} under the same-person distance" if "same_person" in s else "")
         )
     if len(zooms):
         print(f"random framings: zoom quartiles {np.round(np.percentile(zooms, [0, 25, 50, 75, 100]), 2).tolist()}")
@@ -330,17 +426,83 @@ def main() -> None:
         rs = [r["nearest_test"][key][1] for r in kept if np.isfinite(r["nearest_test"][key][1])]
         if rs:
             print(f"kept faces' highest correlation with a test {key.replace('_', ' ')}: {max(rs):.3f}")
+    if ident:
+        report_identity(records, a.same_person)
     print(f"removed {len(stale)} stale crops; wrote {a.out / 'SOURCES.json'} in {time.time() - t0:.0f} s")
     if a.measure:
-        measure(records, crops_dir, a.measure)
+        measure(records, crops_dir, a.measure, fixed or Framing(), target)
 
 
-def measure(records: list[dict], crops_dir: Path, every: int) -> None:
-    """Where the project's detector puts the 5 points on the standard (first) crops, against the template."""
+class Identity:
+    """dlib face-recognition embeddings of the test faces; a face's nearest one (:mod:`pkdn.identity`)."""
+
+    def __init__(self, faces: dict[str, np.ndarray]) -> None:
+        from pkdn.identity import FaceEmbedder
+
+        self.emb = FaceEmbedder()
+        self.faces = faces
+        self.names = list(faces)
+        self.vecs = self.emb.embed(list(faces.values()))
+
+    def nearest(self, crop: Image.Image) -> tuple[str, float]:
+        v = self.emb.embed([np.asarray(crop.convert("RGB"))])[0]
+        d = np.linalg.norm(self.vecs - v, axis=1)
+        i = int(np.argmin(d))
+        return self.names[i], float(d[i])
+
+    def pair(self, crop: Image.Image, name: str) -> Image.Image:
+        """The crop beside the test face ``name`` (both at 128 px), to look at a match."""
+        test = Image.fromarray(self.faces[name]).resize(crop.size, Image.Resampling.LANCZOS)
+        out = Image.new("RGB", (crop.width * 2, crop.height))
+        out.paste(crop.convert("RGB"), (0, 0))
+        out.paste(test, (crop.width, 0))
+        return out
+
+
+def report_framing(folder: Path, ex: Excluder, f: Framing, target: np.ndarray) -> None:
+    """Print the measured test framing: mean 5 points, eye distance, the framing against the standard one."""
+    pts = np.stack(ex.crop_points[folder])
+    ref = np.mean(ex.std_points, 0) if ex.std_points else template()
+    print(f"framing of {folder} ({len(pts)} crops, detector): mean 5 points (x, y) and spread (sd)")
+    for n, m, sd in zip(["eye L", "eye R", "nose", "mouth L", "mouth R"], target, pts.std(0)):
+        print(f"  {n:8s} {m[0]:6.2f} {m[1]:6.2f}   sd {sd[0]:5.2f} {sd[1]:5.2f}")
+    ed = np.linalg.norm(pts[:, 1] - pts[:, 0], axis=1).mean()
+    ref_ed = np.linalg.norm(ref[1] - ref[0])
+    print(
+        f"  eye distance {ed:.2f} px; the standard framing's, detected on {len(ex.std_points)} test-photo crops: "
+        f"{ref_ed:.2f} px (template {np.linalg.norm(template()[1] - template()[0]):.2f})"
+    )
+    print(f"  -> framing: zoom {f.zoom:.4f}, tilt {f.tilt:+.3f} deg, shift ({f.shift[0]:+.2f}, {f.shift[1]:+.2f}) px")
+
+
+def report_identity(records: list[dict], threshold: float) -> None:
+    """The closest identity pairs (dlib distance of a face to its nearest test face), kept or dropped."""
+    rows = sorted(
+        (r["nearest_test"]["identity"][1], r["face"], r["nearest_test"]["identity"][0], "dropped" in r)
+        for r in records
+        if "identity" in r.get("nearest_test", {})
+    )
+    if not rows:
+        return
+    d = np.array([x[0] for x in rows])
+    print(
+        f"identity (dlib) to the nearest test face over {len(d)} faces: min {d.min():.3f}, "
+        f"1% {np.percentile(d, 1):.3f}, median {np.median(d):.3f}; {int((d < threshold).sum())} under {threshold}"
+    )
+    for dist, face, near, dropped in rows[:12]:
+        print(f"  {dist:.3f} {face} ~ {near}" + (" (dropped)" if dropped else ""))
+
+
+def measure(
+    records: list[dict], crops_dir: Path, every: int, framing: Framing, target: np.ndarray | None = None
+) -> None:
+    """Where the project's detector puts the 5 points on the first crops at ``framing``, against ``target``
+    (the template by default)."""
     from pkdn.faces.detect import RetinaFaceDetector
 
     det = RetinaFaceDetector(upscales=(2.0,))
-    kept = [r for r in records if "crops" in r and r["crops"][0]["zoom"] == 1.0 and r["crops"][0]["tilt"] == 0.0]
+    want = asdict(framing)
+    kept = [r for r in records if "crops" in r and all(np.allclose(r["crops"][0][k], v) for k, v in want.items())]
     pts, missed = [], 0
     for r in kept[::every]:
         hr = np.asarray(Image.open(crops_dir / r["crops"][0]["file"]).convert("RGB"))
@@ -349,12 +511,12 @@ def measure(records: list[dict], crops_dir: Path, every: int) -> None:
             missed += 1
             continue
         pts.append(min(found, key=lambda d: float(np.linalg.norm(d.landmarks.mean(0) - 64))).landmarks)
-    p, t = np.stack(pts), template()
-    print(f"framing check on {len(p)} standard crops ({missed} without a detection): detected mean - template")
+    p, t = np.stack(pts), template() if target is None else np.asarray(target)
+    print(f"framing check on {len(p)} first crops ({missed} without a detection): detected mean - target")
     for n, m, d in zip(["eye L", "eye R", "nose", "mouth L", "mouth R"], p.mean(0), p.mean(0) - t):
         print(f"  {n:8s} x {m[0]:6.2f} y {m[1]:6.2f}   ({d[0]:+.2f}, {d[1]:+.2f})")
     ed = np.linalg.norm(p[:, 1] - p[:, 0], axis=1)
-    print(f"  eye distance {ed.mean():.2f} px (template {np.linalg.norm(t[1] - t[0]):.2f})")
+    print(f"  eye distance {ed.mean():.2f} px (target {np.linalg.norm(t[1] - t[0]):.2f})")
 
 
 if __name__ == "__main__":

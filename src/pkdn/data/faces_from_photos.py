@@ -82,6 +82,17 @@ class Framing:
         m = np.hstack([r, (c + np.asarray(self.shift) - r @ c)[:, None]])
         return m * (size / FRAME)
 
+    @classmethod
+    def of_matrix(cls, m: np.ndarray) -> Framing:
+        """The framing whose :meth:`matrix` is the similarity ``m`` (128 frame -> 128 frame): how a measured
+        framing (e.g. a test set's mean landmarks fitted to the template) becomes one to cut crops at."""
+        m = np.asarray(m, np.float64)
+        zoom = math.hypot(m[0, 0], m[1, 0])
+        tilt = math.degrees(math.atan2(m[0, 1], m[0, 0]))
+        c = np.array([FRAME / 2, FRAME / 2])
+        shift = m[:, :2] @ c + m[:, 2] - c
+        return cls(zoom, tilt, (float(shift[0]), float(shift[1])))
+
 
 def crop_matrix(five: np.ndarray, framing: Framing = Framing(), size: int = FRAME) -> np.ndarray:
     """Photo -> ``size`` x ``size`` crop of the face with these 5 points at ``framing``."""
@@ -124,6 +135,12 @@ def render(photo: Image.Image, m: np.ndarray, size: int = FRAME) -> Image.Image:
     return out if n == size else out.resize((size, size), Image.Resampling.LANCZOS)
 
 
+def fits(five: np.ndarray, photo_size: tuple[int, int], framing: Framing, max_outside: float = MAX_OUTSIDE) -> bool:
+    """Whether ``framing`` of this face needs no upscaling and lies (almost) inside the photo."""
+    m = crop_matrix(five, framing)
+    return photo_pixels_per_output_pixel(m) >= 1.0 and outside_fraction(m, photo_size) <= max_outside
+
+
 def face_seed(face_id: str, seed: int = 0) -> int:
     """A stable per-face seed (independent of the order faces are processed in)."""
     return int.from_bytes(hashlib.sha256(f"{seed}:{face_id}".encode()).digest()[:8], "big")
@@ -156,20 +173,14 @@ def plan_framings(
     whose standard framing would need upscaling gets none; so does a close-up
     that no drawn framing fits inside its photo.
     """
-    std = standard_matrix(five)
-    if photo_pixels_per_output_pixel(std) < 1.0:
+    if photo_pixels_per_output_pixel(standard_matrix(five)) < 1.0:
         return []
-
-    def fits(f: Framing) -> bool:
-        m = compose(f.matrix(), std)
-        return photo_pixels_per_output_pixel(m) >= 1.0 and outside_fraction(m, photo_size) <= max_outside
-
-    out = [Framing()] if fits(Framing()) else []
+    out = [Framing()] if fits(five, photo_size, Framing(), max_outside) else []
     rng = np.random.default_rng(face_seed(face_id, seed))
     for _ in range(tries):
         if len(out) >= n:
             break
         f = random_framing(rng)
-        if fits(f):
+        if fits(five, photo_size, f, max_outside):
             out.append(f)
     return out
