@@ -52,7 +52,8 @@ def build_commands(sources: Path, data: Path) -> list[list[str]]:
          "--source", f"helen={sources / '300w-spinkoo/helen/trainset'}",
          "--exclude-photos", str(sources / "300w-spinkoo/helen/testset"),
          "--framing-of", str(sources / TEST),
-         "--val-fraction", "0.05", "--same-person", "0.6"],
+         "--val-fraction", "0.05", "--same-person", "0.6",
+         "--drop-faces", str(REPO / "benchmarks" / "data" / "helen_same_person.txt")],
         [sys.executable, "-m", "pkdn", "prepare", str(crops / "crops"), str(data / "helen_x8"), "--split", "folders"],
     ]  # fmt: skip
 

@@ -39,14 +39,15 @@ photo ids (hashed) into ``crops/val/`` and the rest into ``crops/train/``.
 face recogniser (``pkdn.identity``) and writes each face whose nearest test
 face is closer than D (dlib's same-person threshold is 0.6) beside that test
 face into ``OUT/same_person/``, to be looked at; ``--drop-same-person`` also
-drops them. (At 0.6 most such pairs are different people, children above
-all, so look before dropping.)::
+drops them. At 0.6 most such pairs are different people (children above
+all), so look first: ``--drop-faces FILE`` drops the faces listed there
+(``SOURCE/FACE TEST_FACE`` lines), those judged the same person by eye::
 
     python scripts/build_faces.py /work/data/helen_x8_crops \\
         --source helen=/work/data/sources/300w-spinkoo/helen/trainset \\
         --exclude-photos /work/data/sources/300w-spinkoo/helen/testset \\
         --framing-of /work/data/sources/fsrnet/data/helen_val_50_HR \\
-        --val-fraction 0.05 --same-person 0.6 --measure 4
+        --val-fraction 0.05 --same-person 0.6 --drop-faces benchmarks/data/helen_same_person.txt
     pkdn prepare /work/data/helen_x8_crops/crops /work/data/helen_x8 --split folders
 
 ``--measure N`` also runs the project's face detector on the first framing
@@ -285,6 +286,7 @@ def main() -> None:
     ap.add_argument("--val-fraction", type=float, default=0.0, help="photo ids held out into crops/val/")
     ap.add_argument("--same-person", type=float, help="show faces this close (dlib distance) to a test face")
     ap.add_argument("--drop-same-person", action="store_true", help="and drop them")
+    ap.add_argument("--drop-faces", type=Path, help="file of SOURCE/FACE names judged the same person as a test face")
     ap.add_argument("--measure", type=int, default=0, help="detect landmarks on every N-th first crop")
     a = ap.parse_args()
     if a.framing_of and a.framing_of not in a.exclude_faces:
@@ -303,6 +305,7 @@ def main() -> None:
         fixed, target = ex.framing_of(a.framing_of)
         report_framing(a.framing_of, ex, fixed, target)
     ident = Identity(ex.faces) if a.same_person is not None else None
+    judged = read_face_list(a.drop_faces) if a.drop_faces else {}
     print(
         f"test sets: {len(ex.ids)} photo ids, {len(ex.hashes)} files hashed, {len(ex.by_pts.names)} faces by "
         f"landmarks, {len(ex.by_det.names)} by detector"
@@ -324,6 +327,7 @@ def main() -> None:
             name,
             {"faces": 0, "photos": set(), "kept": 0, "crops": 0, "excluded": 0, "small": 0, "close_up": 0}
             | ({"same_person": 0} if ident else {})
+            | ({"judged": 0} if judged else {})
             | ({"val": 0} if a.val_fraction else {}),
         )
         for img_path, pts_path in pairs(Path(folder)):
@@ -343,6 +347,12 @@ def main() -> None:
                 "eye_distance_px": round(float(np.linalg.norm(five[1] - five[0])), 2),
                 **ex.check(img_path, digest, img, raw_pts, ex.thumbs.detected(std_crop)),
             }
+            if "dropped" not in rec and f"{name}/{img_path.stem}" in judged:
+                test_face = judged[f"{name}/{img_path.stem}"]
+                rec["dropped"] = f"same person as test {test_face} (looked at; {a.drop_faces.name})"
+                c["judged"] += 1
+                records.append(rec)
+                continue
             if "dropped" in rec:
                 c["excluded"] += 1
                 records.append(rec)
@@ -431,6 +441,19 @@ def main() -> None:
     print(f"removed {len(stale)} stale crops; wrote {a.out / 'SOURCES.json'} in {time.time() - t0:.0f} s")
     if a.measure:
         measure(records, crops_dir, a.measure, fixed or Framing(), target)
+
+
+def read_face_list(path: Path) -> dict[str, str]:
+    """``SOURCE/FACE  TEST_FACE`` lines (``#`` comments): training faces judged the same person as a test face."""
+    out = {}
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        if len(words) != 2 or "/" not in words[0]:
+            raise SystemExit(f"{path}:{i}: expected 'SOURCE/FACE TEST_FACE', got {line!r}")
+        out[words[0]] = words[1]
+    return out
 
 
 class Identity:
