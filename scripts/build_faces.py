@@ -428,7 +428,9 @@ def main() -> None:
             f"{name}: {s['faces']} faces in {s['photos']} photos -> {s['kept']} kept, {s['crops']} crops"
             + (f" ({s['val']} faces in val)" if "val" in s else "")
             + f"; {s['excluded']} excluded as test, {s['small']} too small, {s['close_up']} without a framing inside"
-            " the photo" + (f"; {s['same_person']} under the same-person distance" if "same_person" in s else "")
+            " the photo"
+            + (f"; {s['same_person']} under the same-person distance" if "same_person" in s else "")
+            + (f"; {s['judged']} dropped as the same person as a test face (looked at)" if "judged" in s else "")
         )
     if len(zooms):
         print(f"random framings: zoom quartiles {np.round(np.percentile(zooms, [0, 25, 50, 75, 100]), 2).tolist()}")
