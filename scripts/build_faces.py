@@ -197,6 +197,7 @@ class Excluder:
         self.std_points: list[np.ndarray] = []  # detected 5 points on the test photos' standard crops
         self.crop_points: dict[Path, list[np.ndarray]] = {}  # detected 5 points of the test crops, per folder
         self.faces: dict[str, np.ndarray] = {}  # every test face as an RGB crop, for the identity check
+        self.crop_names: list[str] = []  # the names in ``faces`` of the test crops (--exclude-faces)
 
     def add_photos(self, folder: Path) -> None:
         for img_path, pts in pairs(folder):
@@ -229,6 +230,7 @@ class Excluder:
                 self.crop_points.setdefault(folder, []).append(lm)
             self.by_det.add(f"{folder.name}/{p.name}", self.thumbs.aligned(crop, lm))
             self.faces[f"{folder.name}/{p.name}"] = np.asarray(crop)
+            self.crop_names.append(f"{folder.name}/{p.name}")
         return missed
 
     def framing_of(self, folder: Path) -> tuple[Framing, np.ndarray]:
@@ -304,7 +306,7 @@ def main() -> None:
     if a.framing_of:
         fixed, target = ex.framing_of(a.framing_of)
         report_framing(a.framing_of, ex, fixed, target)
-    ident = Identity(ex.faces) if a.same_person is not None else None
+    ident = Identity(ex.faces, ex.crop_names) if a.same_person is not None else None
     judged = read_face_list(a.drop_faces) if a.drop_faces else {}
     print(
         f"test sets: {len(ex.ids)} photo ids, {len(ex.hashes)} files hashed, {len(ex.by_pts.names)} faces by "
@@ -371,8 +373,9 @@ def main() -> None:
             else:
                 crops = [std_crop if f == Framing() else render(img, crop_matrix(five, f)) for f in framings]
                 if ident:
-                    near, dist = ident.nearest(crops[0])
-                    rec["nearest_test"]["identity"] = [near, round(dist, 4)]
+                    found = ident.nearest(crops[0])
+                    rec["nearest_test"].update({k: [n, round(d, 4)] for k, (n, d) in found.items()})
+                    near, dist = found["identity"]
                     if dist < a.same_person:
                         c["same_person"] += 1
                         pair_dir = a.out / "same_person"  # each such face beside its test face, to look at
@@ -461,19 +464,23 @@ def read_face_list(path: Path) -> dict[str, str]:
 class Identity:
     """dlib face-recognition embeddings of the test faces; a face's nearest one (:mod:`pkdn.identity`)."""
 
-    def __init__(self, faces: dict[str, np.ndarray]) -> None:
+    def __init__(self, faces: dict[str, np.ndarray], crop_names: list[str]) -> None:
         from pkdn.identity import FaceEmbedder
 
         self.emb = FaceEmbedder()
         self.faces = faces
         self.names = list(faces)
         self.vecs = self.emb.embed(list(faces.values()))
+        self.is_crop = np.isin(self.names, crop_names)
 
-    def nearest(self, crop: Image.Image) -> tuple[str, float]:
+    def nearest(self, crop: Image.Image) -> dict[str, tuple[str, float]]:
+        """The nearest test face (``identity``) and the nearest test crop (``identity_crops``), with distances."""
         v = self.emb.embed([np.asarray(crop.convert("RGB"))])[0]
         d = np.linalg.norm(self.vecs - v, axis=1)
-        i = int(np.argmin(d))
-        return self.names[i], float(d[i])
+        out = {"identity": int(np.argmin(d))}
+        if self.is_crop.any():
+            out["identity_crops"] = int(np.flatnonzero(self.is_crop)[np.argmin(d[self.is_crop])])
+        return {k: (self.names[i], float(d[i])) for k, i in out.items()}
 
     def pair(self, crop: Image.Image, name: str) -> Image.Image:
         """The crop beside the test face ``name`` (both at 128 px), to look at a match."""
@@ -501,21 +508,24 @@ def report_framing(folder: Path, ex: Excluder, f: Framing, target: np.ndarray) -
 
 
 def report_identity(records: list[dict], threshold: float) -> None:
-    """The closest identity pairs (dlib distance of a face to its nearest test face), kept or dropped."""
-    rows = sorted(
-        (r["nearest_test"]["identity"][1], r["face"], r["nearest_test"]["identity"][0], "dropped" in r)
-        for r in records
-        if "identity" in r.get("nearest_test", {})
-    )
-    if not rows:
-        return
-    d = np.array([x[0] for x in rows])
-    print(
-        f"identity (dlib) to the nearest test face over {len(d)} faces: min {d.min():.3f}, "
-        f"1% {np.percentile(d, 1):.3f}, median {np.median(d):.3f}; {int((d < threshold).sum())} under {threshold}"
-    )
-    for dist, face, near, dropped in rows[:12]:
-        print(f"  {dist:.3f} {face} ~ {near}" + (" (dropped)" if dropped else ""))
+    """The closest identity pairs (dlib distance of a face to its nearest test face, and to its nearest test
+    crop), kept or dropped."""
+    for key, what in (("identity", "test face"), ("identity_crops", "test crop (--exclude-faces)")):
+        rows = sorted(
+            (r["nearest_test"][key][1], r["face"], r["nearest_test"][key][0], "dropped" in r)
+            for r in records
+            if key in r.get("nearest_test", {})
+        )
+        if not rows:
+            continue
+        d = np.array([x[0] for x in rows])
+        print(
+            f"identity (dlib) to the nearest {what} over {len(d)} faces: min {d.min():.3f}, "
+            f"1% {np.percentile(d, 1):.3f}, median {np.median(d):.3f}; {int((d < threshold).sum())} under "
+            f"{threshold}, {int((d < 0.5).sum())} under 0.5"
+        )
+        for dist, face, near, dropped in rows[:8]:
+            print(f"  {dist:.3f} {face} ~ {near}" + (" (dropped)" if dropped else ""))
 
 
 def measure(
