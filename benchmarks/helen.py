@@ -54,7 +54,8 @@ def build_commands(sources: Path, data: Path) -> list[list[str]]:
          "--framing-of", str(sources / TEST),
          "--val-fraction", "0.05", "--same-person", "0.6",
          "--drop-faces", str(REPO / "benchmarks" / "data" / "helen_same_person.txt")],
-        [sys.executable, "-m", "pkdn", "prepare", str(crops / "crops"), str(data / "helen_x8"), "--split", "folders"],
+        [sys.executable, "-m", "pkdn.cli", "prepare", str(crops / "crops"), str(data / "helen_x8"), "--split", "folders",
+         "--no-progress"],
     ]  # fmt: skip
 
 
