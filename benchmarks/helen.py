@@ -6,10 +6,11 @@
 
 Test set: the 50 128 x 128 HR crops of FSRNet's ``data/helen_val_50_HR`` (DIC's and KDFSRNet's Helen test
 faces); LR = PIL bicubic x8 of each HR, bicubic = PIL bicubic x8 of that LR, scored by ``pkdn.evaluate`` (Y
-channel of BT.601, 8-px border, SR rounded to 8 bits; docs/evaluation.md). Rows: bicubic, the CelebA-trained
-shipped models zero-shot (``--zero-shot``) and every ``--model NAME=FILE``. ``--paired A,B`` prints the per-face
-difference A - B (mean and its standard error over the faces), e.g. a distilled student against its
-no-distillation twin.
+channel of BT.601, 8-px border, SR rounded to 8 bits; docs/evaluation.md). Rows: bicubic, the shipped models
+as they are (``--shipped``: ``lite``, trained on CelebA alone, and ``robust``, trained on CelebA and on Helen and
+AFW training faces at CelebA's framing, never at this test set's) and every ``--model NAME=FILE``.
+``--paired A,B`` prints the per-face difference A - B (mean and its standard error over the faces), e.g. a
+distilled student against its no-distillation twin.
 
 Before scoring, the Helen x8 training set is built when ``DATA/helen_x8`` is missing, from the fetched
 snapshots under ``SOURCES`` (docs/data.md, "Helen x8"): ``scripts/build_faces.py`` cuts the training
@@ -96,13 +97,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--sources", type=Path, default=REPO / "prepared" / "sources", help="the fetched snapshots")
     ap.add_argument("--data", type=Path, default=REPO / "prepared", help="where helen_x8(_crops) are built")
     ap.add_argument("--no-build", action="store_true", help="only score (the test set needs no building)")
-    ap.add_argument("--zero-shot", nargs="*", default=["lite", "robust"], help="shipped models (CelebA-trained)")
+    ap.add_argument("--shipped", nargs="*", default=["lite", "robust"], help="shipped models, as they are")
     ap.add_argument("--model", action="append", default=[], metavar="NAME=FILE", help="a student file; repeatable")
     ap.add_argument("--paired", action="append", default=[], metavar="A,B", help="per-face difference A - B")
     ap.add_argument("--csv", type=Path, help="per-face scores")
     a = ap.parse_args(argv)
 
-    models = {name: name for name in a.zero_shot}
+    models = {name: name for name in a.shipped}
     for spec in a.model:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:

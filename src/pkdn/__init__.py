@@ -7,4 +7,4 @@ import os
 # detector, ONNX export, the web app) can import onnxruntime, whether from the CLI or from Python.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
