@@ -27,9 +27,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from pkdn import evaluate, inference
+from pkdn.metrics import paired_difference
 
 REPO = Path(__file__).resolve().parents[1]
 #: Table 1 of the paper, Helen x8 (PSNR dB, SSIM); it has no bicubic row.
@@ -73,15 +72,6 @@ def build(sources: Path, data: Path) -> None:
     shutil.copy(data / "helen_x8_crops" / "SOURCES.json", data / "helen_x8" / "SOURCES.json")
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
-    """Mean of the per-item differences a - b and its standard error (sample sd / sqrt(n))."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
-        raise ValueError(f"need two equally long score lists of at least 2 items, got shapes {a.shape}, {b.shape}")
-    d = a - b
-    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
-
-
 def table(res: evaluate.EvalResult) -> str:
     """The paper's Helen rows, then this repository's, in one Markdown table."""
     lines = ["| Method | source | PSNR (dB) | SSIM |", "| --- | --- | ---: | ---: |"]
@@ -123,9 +113,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(table(res))
     print(f"\n{len(res.names)} faces of {test}, x8 (LR = PIL bicubic x1/8 of the HR). Paper rows: its Table 1, Helen.")
     for x, y in pairs:
-        dp, sp = paired_difference(res.psnr[x], res.psnr[y])
-        ds, ss = paired_difference(res.ssim[x], res.ssim[y])
-        better = 100 * float(np.mean(np.subtract(res.psnr[x], res.psnr[y]) > 0))
+        dp, sp, higher = paired_difference(res.psnr[x], res.psnr[y])
+        ds, ss, _ = paired_difference(res.ssim[x], res.ssim[y])
+        better = 100 * higher
         print(
             f"- {x} - {y}: {dp:+.3f} dB (s.e. {sp:.3f}), SSIM {ds:+.4f} (s.e. {ss:.4f}); {x} better on {better:.0f}% of faces"
         )

@@ -29,6 +29,7 @@ from pkdn import evaluate, inference
 from pkdn.data.degrade import BICUBIC, family, hr_from_image
 from pkdn.data.degraded_set import make_degraded_set
 from pkdn.imageio import load_rgb, save_png
+from pkdn.metrics import paired_difference
 
 REPO = Path(__file__).resolve().parents[1]
 SETS = ("clean", "degraded", "blur", "noise", "jpeg", "warp", "foreign-opencv", "foreign-reshared")
@@ -109,10 +110,9 @@ def main() -> int:
         print(f"| {label} ({len(res.names)}) | " + " | ".join(cells) + " |", flush=True)  # each row as it is done
         for j, later in enumerate(names):  # every model against each one named before it
             for earlier in names[:j]:
-                d = np.asarray(res.psnr[later]) - np.asarray(res.psnr[earlier])
+                m, se, higher = paired_difference(res.psnr[later], res.psnr[earlier])
                 paired.append(
-                    f"{label}: {later} - {earlier} = {d.mean():+.3f} dB "
-                    f"(s.e. {d.std(ddof=1) / np.sqrt(len(d)):.3f}), better on {100 * (d > 0).mean():.0f}% of faces"
+                    f"{label}: {later} - {earlier} = {m:+.3f} dB (s.e. {se:.3f}), better on {100 * higher:.0f}% of faces"
                 )
         if label == "degraded" and args.grid:
             save_png(evaluate.comparison_grid(kept, res.methods), args.grid)

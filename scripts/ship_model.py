@@ -22,12 +22,11 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from pkdn.checkpoint import UPRIGHT_ONLY, WEIGHTS, load_model, read_metadata, update_extra
 from pkdn.config import load_config
 from pkdn.evaluate import evaluate
 from pkdn.fileio import atomic_write_bytes
+from pkdn.metrics import paired_difference
 
 BASELINE = "student without distillation"
 
@@ -124,11 +123,10 @@ def main() -> None:
         "",
     ]
     if args.baseline:
-        d = np.array(result.psnr[STUDENT]) - np.array(result.psnr[BASELINE])
+        m, se, higher = paired_difference(result.psnr[STUDENT], result.psnr[BASELINE])
         lines += [
-            f"Distilled minus no-distillation, face by face: {d.mean():+.3f} dB mean PSNR (standard error "
-            f"{d.std(ddof=1) / np.sqrt(len(d)):.3f} dB), higher on {100 * (d > 0).mean():.1f} % of the "
-            f"{len(d)} faces.",
+            f"Distilled minus no-distillation, face by face: {m:+.3f} dB mean PSNR (standard error "
+            f"{se:.3f} dB), higher on {100 * higher:.1f} % of the {len(result.psnr[STUDENT])} faces.",
             "",
         ]
     lines += [

@@ -1,4 +1,5 @@
-"""The Helen x8 set: cutting faces at a measured test framing, and the benchmark's paired difference.
+"""The Helen x8 set: cutting faces at a measured test framing, and the paired difference its benchmark prints
+(``pkdn.metrics.paired_difference``).
 
 A CelebA test crop enlarged x4 stands in for a full-resolution Helen photo (its 5 points from the project's
 detector, as in test_faces_from_photos.py). Crops cut at a known framing are measured back by
@@ -20,6 +21,7 @@ from PIL import Image
 from pkdn.data import faces_from_photos as ffp
 from pkdn.faces.align import template
 from pkdn.faces.detect import RetinaFaceDetector
+from pkdn.metrics import paired_difference
 
 REPO = Path(__file__).resolve().parents[1]
 #: about the framing of FSRNet's Helen test faces against the standard (CelebA) one (docs/data.md, "Helen x8")
@@ -37,11 +39,6 @@ def _module(path: Path):
 @pytest.fixture(scope="module")
 def build_faces():
     return _module(REPO / "scripts" / "build_faces.py")
-
-
-@pytest.fixture(scope="module")
-def helen_bench():
-    return _module(REPO / "benchmarks" / "helen.py")
 
 
 @pytest.fixture(scope="module")
@@ -95,13 +92,14 @@ def test_a_face_too_small_for_a_zoomed_framing_does_not_fit():
     assert ffp.fits(template() * 2.0 + 300, size, HELEN)
 
 
-def test_paired_difference(helen_bench):
+def test_paired_difference():
     a = np.array([25.1, 26.3, 24.0, 27.2, 25.5])
     b = a - np.array([0.2, 0.4, 0.1, 0.3, 0.5])
-    mean, se = helen_bench.paired_difference(a, b)
+    mean, se, higher = paired_difference(a, b)
     assert mean == pytest.approx(0.3)
     assert se == pytest.approx(np.std([0.2, 0.4, 0.1, 0.3, 0.5], ddof=1) / np.sqrt(5))
+    assert higher == 1.0
     # the same shift on every face is exact however much the faces differ: pairing removes the spread
-    assert helen_bench.paired_difference(a + 0.25, a) == pytest.approx((0.25, 0.0), abs=1e-12)
+    assert paired_difference(a + 0.25, a)[:2] == pytest.approx((0.25, 0.0), abs=1e-12)
     with pytest.raises(ValueError):
-        helen_bench.paired_difference([1.0, 2.0], [1.0])
+        paired_difference([1.0, 2.0], [1.0])

@@ -116,3 +116,16 @@ def mean_finite(values) -> float:
     """Mean of per-image scores (``inf`` PSNRs of identical pairs are skipped, as is customary)."""
     vals = [float(v) for v in values if math.isfinite(float(v))]
     return sum(vals) / len(vals) if vals else float("nan")
+
+
+def paired_difference(a, b) -> tuple[float, float, float]:
+    """Per-face comparison of two methods on the same faces: the mean of the differences a - b, its standard
+    error (sample sd / sqrt(n); nan for one face) and the share of faces where a is higher. Pairing removes the
+    spread between faces, so it resolves differences far smaller than either method's own spread."""
+    a, b = [float(x) for x in a], [float(x) for x in b]
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired scores need two equally long, non-empty lists, got {len(a)} and {len(b)} items")
+    d = [x - y for x, y in zip(a, b)]
+    m = sum(d) / len(d)
+    se = math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1) / len(d)) if len(d) > 1 else float("nan")
+    return m, se, sum(x > 0 for x in d) / len(d)

@@ -10,12 +10,11 @@ noise floor of every "distillation helps" row.
 
 from __future__ import annotations
 
-import math
 from statistics import mean
 
 from pkdn.ablation.scores import Scores
 from pkdn.ablation.spec import NO_DISTILL, AblationConfig, Run
-from pkdn.metrics import PROTOCOL
+from pkdn.metrics import PROTOCOL, paired_difference
 
 PAPER_TABLE2 = (
     "paper (its CelebA split, `paper`-size PKDN): without PFB and FFB 27.31 / 0.7961, "
@@ -65,10 +64,7 @@ def paired(a: Scores, b: Scores) -> tuple[float, float, float]:
     """Mean per-face PSNR difference a - b, its standard error, and the share of faces where a is higher."""
     if a.names != b.names:
         raise ValueError("paired scores must be of the same faces in the same order")
-    d = [x - y for x, y in zip(a.psnr, b.psnr)]
-    m = mean(d)
-    se = math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1) / len(d)) if len(d) > 1 else float("nan")
-    return m, se, sum(x > 0 for x in d) / len(d)
+    return paired_difference(a.psnr, b.psnr)
 
 
 def _row(cells: list[str]) -> str:
