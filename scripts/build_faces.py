@@ -237,8 +237,12 @@ class Excluder:
         """(framing, mean detected 5 points) of the test crops in ``folder``, relative to the standard framing
         as the detector sees it on the test photos' standard crops (the template when there are none)."""
         target = np.mean(self.crop_points[folder], 0)
-        ref = np.mean(self.std_points, 0) if self.std_points else template()
-        return Framing.of_matrix(similarity(ref, target)), target
+        return Framing.of_matrix(similarity(self.reference_points(), target)), target
+
+    def reference_points(self) -> np.ndarray:
+        """The standard framing's 5 points as the detector sees them: the mean over the test photos' standard
+        crops, or the template when there are none."""
+        return np.mean(self.std_points, 0) if self.std_points else template()
 
     def freeze(self) -> None:
         self.photo_unit = np.stack([t for _, t in self.photos]) if self.photos else np.zeros((0, THUMB * THUMB))
@@ -494,7 +498,7 @@ class Identity:
 def report_framing(folder: Path, ex: Excluder, f: Framing, target: np.ndarray) -> None:
     """Print the measured test framing: mean 5 points, eye distance, the framing against the standard one."""
     pts = np.stack(ex.crop_points[folder])
-    ref = np.mean(ex.std_points, 0) if ex.std_points else template()
+    ref = ex.reference_points()
     print(f"framing of {folder} ({len(pts)} crops, detector): mean 5 points (x, y) and spread (sd)")
     for n, m, sd in zip(["eye L", "eye R", "nose", "mouth L", "mouth R"], target, pts.std(0)):
         print(f"  {n:8s} {m[0]:6.2f} {m[1]:6.2f}   sd {sd[0]:5.2f} {sd[1]:5.2f}")
